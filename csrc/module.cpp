@@ -1,0 +1,234 @@
+// pybind11 bindings: loops over NumPy arrays calling the header core.  No algorithm of its
+// own lives here; every bit decision is in include/minifloat/.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <type_traits>
+
+#include "minifloat/decode.h"
+#include "minifloat/project.h"
+#include "minifloat/random.h"
+#include "parallel.h"
+
+namespace py = pybind11;
+using mf::FloatSpec;
+
+namespace {
+
+FloatSpec spec_from(const py::tuple& t) {
+  if (t.size() != 8) throw std::invalid_argument("format tuple must have 8 fields");
+  return mf::make_float_spec(t[0].cast<int>(), t[1].cast<int>(), t[2].cast<int>(),
+                             t[3].cast<int>(), t[4].cast<int>(), t[5].cast<int>(),
+                             t[6].cast<int>(), t[7].cast<int>());
+}
+
+template <class T> T* data_of(py::array& a) { return static_cast<T*>(a.mutable_data()); }
+template <class T> const T* cdata_of(const py::array& a) { return static_cast<const T*>(a.data()); }
+
+// Parts of one input element; float32 uses 32-bit words for deterministic modes (twice the
+// SIMD width), 64-bit words when random bits are involved.
+template <class W, class In> mf::Parts<W> parts(In v) {
+  if constexpr (std::is_same_v<In, float>) {
+    return mf::parts_of_float<W>(v);
+  } else {
+    return mf::parts_of(v);
+  }
+}
+
+constexpr std::size_t kRandomBlock = 1024;  // elements per batch of Philox words
+
+template <int MODE, class In, class Out>
+void encode_range(const In* x, Out* out, std::size_t b, std::size_t e, const FloatSpec& f,
+                  int sat, int n, int flush, int rsrc, std::uint64_t seed, std::uint64_t offset,
+                  const std::uint32_t* rnd, std::atomic<bool>& bad) {
+  using W = std::conditional_t<std::is_same_v<In, float> && !mf::is_stochastic(MODE),
+                               std::uint32_t, std::uint64_t>;
+  std::uint32_t acc = 0;
+  if constexpr (!mf::is_stochastic(MODE)) {
+    for (std::size_t i = b; i < e; ++i) {
+      const std::uint32_t c = mf::project<W>(f, MODE, sat, n, flush, parts<W>(x[i]), 0u);
+      acc |= (c == mf::NO_CODE);
+      out[i] = static_cast<Out>(c);
+    }
+  } else if (rsrc == 2) {
+    for (std::size_t i = b; i < e; ++i) {
+      const std::uint32_t c = mf::project<W>(f, MODE, sat, n, flush, parts<W>(x[i]), rnd[i]);
+      acc |= (c == mf::NO_CODE);
+      out[i] = static_cast<Out>(c);
+    }
+  } else {
+    // Philox words for a block of positions, generated four at a time, then used.
+    alignas(64) std::uint32_t words[kRandomBlock + 8];
+    for (std::size_t i0 = b; i0 < e; i0 += kRandomBlock) {
+      const std::size_t i1 = std::min(e, i0 + kRandomBlock);
+      const std::uint64_t j0 = offset + i0, q0 = j0 >> 2, q1 = (offset + i1 + 3) >> 2;
+      for (std::uint64_t q = q0; q < q1; ++q) {
+        const mf::Philox4 r = mf::philox4x32_10(std::uint32_t(q), std::uint32_t(q >> 32), 0u, 0u,
+                                                std::uint32_t(seed), std::uint32_t(seed >> 32));
+        std::uint32_t* w = words + 4 * (q - q0);
+        w[0] = r.w[0]; w[1] = r.w[1]; w[2] = r.w[2]; w[3] = r.w[3];
+      }
+      const std::uint32_t* wr = words + (j0 & 3u);
+      for (std::size_t i = i0; i < i1; ++i) {
+        const std::uint32_t R = mf::top_bits(wr[i - i0], n);
+        const std::uint32_t c = mf::project<W>(f, MODE, sat, n, flush, parts<W>(x[i]), R);
+        acc |= (c == mf::NO_CODE);
+        out[i] = static_cast<Out>(c);
+      }
+    }
+  }
+  if (acc) bad.store(true, std::memory_order_relaxed);
+}
+
+template <int MODE, class In, class Out>
+bool encode_typed(const py::array& x, py::array& out, const FloatSpec& f, int sat, int n,
+                  int flush, int rsrc, std::uint64_t seed, std::uint64_t offset,
+                  const std::uint32_t* rnd) {
+  const In* xp = cdata_of<In>(x);
+  Out* op = data_of<Out>(out);
+  const std::size_t size = static_cast<std::size_t>(x.size());
+  std::atomic<bool> bad{false};
+  {
+    py::gil_scoped_release nogil;
+    mfcpu::parallel_for(size, [&](std::size_t b, std::size_t e) {
+      encode_range<MODE, In, Out>(xp, op, b, e, f, sat, n, flush, rsrc, seed, offset, rnd, bad);
+    });
+  }
+  return !bad.load();
+}
+
+template <int MODE>
+bool encode_mode(const py::array& x, py::array& out, const FloatSpec& f, int sat, int n, int flush,
+                 int rsrc, std::uint64_t seed, std::uint64_t offset, const std::uint32_t* rnd) {
+  const bool wide = out.itemsize() == 2;
+  const char kind = x.dtype().kind();
+  const auto isz = x.itemsize();
+#define MF_DISPATCH(IN)                                                                      \
+  return wide ? encode_typed<MODE, IN, std::uint16_t>(x, out, f, sat, n, flush, rsrc, seed,  \
+                                                      offset, rnd)                           \
+              : encode_typed<MODE, IN, std::uint8_t>(x, out, f, sat, n, flush, rsrc, seed,   \
+                                                     offset, rnd)
+  if (kind == 'f' && isz == 4) MF_DISPATCH(float);
+  if (kind == 'f' && isz == 8) MF_DISPATCH(double);
+  if (kind == 'i' && isz == 8) MF_DISPATCH(std::int64_t);
+  if (kind == 'u' && isz == 8) MF_DISPATCH(std::uint64_t);
+#undef MF_DISPATCH
+  throw std::invalid_argument("internal: encode input must be float32/float64/int64/uint64");
+}
+
+template <int... M>
+bool encode_dispatch(std::integer_sequence<int, M...>, int mode, const py::array& x,
+                     py::array& out, const FloatSpec& f, int sat, int n, int flush, int rsrc,
+                     std::uint64_t seed, std::uint64_t offset, const std::uint32_t* rnd) {
+  bool ok = true;
+  bool found = ((mode == M ? (ok = encode_mode<M>(x, out, f, sat, n, flush, rsrc, seed, offset, rnd),
+                              true)
+                           : false) ||
+                ...);
+  if (!found) throw std::invalid_argument("internal: unknown rounding mode");
+  return ok;
+}
+
+// Returns False when some element had no faithful code (NaN into a format without NaN);
+// the caller raises and discards `out`.
+bool encode(const py::array& x, const py::tuple& spec, int mode, int sat, int n, int flush,
+            int rsrc, std::uint64_t seed, std::uint64_t offset, py::object random, py::array out) {
+  const FloatSpec f = spec_from(spec);
+  if (x.size() != out.size()) throw std::invalid_argument("internal: out size");
+  const std::uint32_t* rnd = nullptr;
+  py::array rarr;
+  if (rsrc == 2) {
+    rarr = random.cast<py::array>();
+    if (rarr.size() != x.size() || rarr.itemsize() != 4)
+      throw std::invalid_argument("internal: random must be uint32 of x's size");
+    rnd = cdata_of<std::uint32_t>(rarr);
+  }
+  return encode_dispatch(std::make_integer_sequence<int, mf::NUM_ROUNDINGS>{}, mode, x, out, f,
+                         sat, n, flush, rsrc, seed, offset, rnd);
+}
+
+// Decode through a value table (num_codes entries, built by decode_table and cached in
+// Python).  Returns the largest code seen so the caller can reject out-of-range codes.
+template <class C, class V>
+std::uint32_t gather(const C* codes, V* out, std::size_t n, const V* table) {
+  std::atomic<std::uint32_t> top{0};
+  py::gil_scoped_release nogil;
+  mfcpu::parallel_for(n, [&](std::size_t b, std::size_t e) {
+    std::uint32_t mx = 0;
+    for (std::size_t i = b; i < e; ++i) {
+      const std::uint32_t c = codes[i];
+      mx = mx > c ? mx : c;
+      out[i] = table[c];
+    }
+    std::uint32_t cur = top.load();
+    while (mx > cur && !top.compare_exchange_weak(cur, mx)) {
+    }
+  });
+  return top.load();
+}
+
+// Out-of-range codes are first clamped by the caller's check; here the table covers every
+// value of the code dtype (Python pads it with NaN up to 2^(8*itemsize)).
+std::uint32_t decode(const py::array& codes, const py::array& table, py::array out) {
+  const std::size_t n = static_cast<std::size_t>(codes.size());
+  const bool wide = codes.itemsize() == 2;
+  if (out.itemsize() == 8) {
+    const double* t = cdata_of<double>(table);
+    return wide ? gather(cdata_of<std::uint16_t>(codes), data_of<double>(out), n, t)
+                : gather(cdata_of<std::uint8_t>(codes), data_of<double>(out), n, t);
+  }
+  const float* t = cdata_of<float>(table);
+  return wide ? gather(cdata_of<std::uint16_t>(codes), data_of<float>(out), n, t)
+              : gather(cdata_of<std::uint8_t>(codes), data_of<float>(out), n, t);
+}
+
+py::array_t<double> decode_table(const py::tuple& spec) {
+  const FloatSpec f = spec_from(spec);
+  py::array_t<double> t(static_cast<py::ssize_t>(f.num_codes));
+  double* p = t.mutable_data();
+  for (std::uint32_t c = 0; c < f.num_codes; ++c) p[c] = mf::decode_double(f, c);
+  return t;
+}
+
+py::dict derive(const py::tuple& spec) {
+  const FloatSpec f = spec_from(spec);
+  py::dict d;
+  d["bits"] = f.bits;
+  d["emin"] = f.emin;
+  d["kmax"] = f.kmax;
+  d["has_zero"] = bool(f.has_zero);
+  d["has_nan"] = bool(f.has_nan);
+  d["has_inf"] = bool(f.has_inf);
+  d["sign_bit"] = f.sign_bit;
+  d["mag_mask"] = f.mag_mask;
+  d["num_codes"] = f.num_codes;
+  d["code_of_max"] = std::uint32_t(f.kmax);
+  d["code_of_nan"] = f.has_nan ? py::object(py::int_(mf::nan_code(f, 0))) : py::none();
+  d["code_of_inf"] = f.has_inf ? py::object(py::int_(f.inf_mag)) : py::none();
+  d["code_of_zero"] = f.has_zero ? py::object(py::int_(0)) : py::none();
+  return d;
+}
+
+py::array_t<std::uint32_t> philox_words(std::uint64_t seed, std::uint64_t offset, py::ssize_t n) {
+  py::array_t<std::uint32_t> out(n);
+  std::uint32_t* p = out.mutable_data();
+  for (py::ssize_t i = 0; i < n; ++i) p[i] = mf::philox_word(seed, offset + std::uint64_t(i));
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "minifloat C++ core: loops over NumPy arrays calling the header-only kernels";
+  m.def("encode", &encode, py::arg("x"), py::arg("spec"), py::arg("mode"), py::arg("sat"),
+        py::arg("n"), py::arg("flush"), py::arg("rsrc"), py::arg("seed"), py::arg("offset"),
+        py::arg("random"), py::arg("out"));
+  m.def("decode", &decode, py::arg("codes"), py::arg("table"), py::arg("out"));
+  m.def("decode_table", &decode_table, py::arg("spec"));
+  m.def("derive", &derive, py::arg("spec"));
+  m.def("philox_words", &philox_words, py::arg("seed"), py::arg("offset"), py::arg("n"));
+  m.def("set_num_threads", [](int n) { mfcpu::thread_setting() = n; });
+  m.def("get_num_threads", [] { return mfcpu::thread_setting(); });
+}

@@ -1,0 +1,19 @@
+"""minifloat: bit-exact, fast emulation of custom low-bit number formats.
+
+>>> import minifloat as mf
+>>> mf.quantize([0.3, 500.0], "e4m3")
+array([0.3125,    nan])
+"""
+
+from .backends.cpu import get_num_threads, set_num_threads
+from .codec import decode, encode, philox_words, quantize
+from .formats import ALIASES, PRESETS, FloatFormat, format, p3109
+from .rounding import ROUNDINGS, SATURATIONS, config
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALIASES", "PRESETS", "ROUNDINGS", "SATURATIONS", "FloatFormat", "config", "decode",
+    "encode", "format", "get_num_threads", "p3109", "philox_words", "quantize",
+    "set_num_threads",
+]

@@ -1,0 +1,1 @@
+"""Compute backends: ``cpu`` (the pybind11 module over the header core)."""

@@ -1,0 +1,70 @@
+"""The CPU backend: thin calls into the compiled module ``minifloat._core``.
+
+Value tables are cached per format: decoding is a gather through a table built once by the
+exact C++ decoder (decode.h), padded with NaN to the full range of the code dtype so that an
+out-of-range code can never read outside it (the caller rejects such codes).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import _core
+
+if TYPE_CHECKING:
+    from ..formats import FloatFormat
+
+
+def derive(spec: tuple[int, ...]) -> dict[str, Any]:
+    """Derived constants of a format descriptor (spec.h)."""
+    return dict(_core.derive(spec))
+
+
+@lru_cache(maxsize=256)
+def value_table(fmt: FloatFormat) -> np.ndarray:
+    """Exact float64 value of every code of ``fmt`` (read-only)."""
+    t = _core.decode_table(fmt.spec)
+    t.setflags(write=False)
+    return t
+
+
+@lru_cache(maxsize=256)
+def padded_table(fmt: FloatFormat, dtype: np.dtype) -> np.ndarray:
+    """value_table cast to ``dtype`` (float32/float64), NaN-padded to 2**(8*itemsize) rows."""
+    size = 1 << (8 * fmt.dtype.itemsize)
+    t = np.full(size, np.nan, dtype=dtype)
+    t[: fmt.num_codes] = value_table(fmt)
+    t.setflags(write=False)
+    return t
+
+
+def encode(x: np.ndarray, fmt: FloatFormat, mode: int, sat: int, nbits: int, flush: bool,
+           rsrc: int, seed: int, offset: int, random: np.ndarray | None,
+           out: np.ndarray) -> bool:
+    """Project contiguous ``x`` (float32/float64/int64/uint64) into ``out``; False if some
+    element has no faithful code (NaN into a format without NaN)."""
+    return bool(_core.encode(x, fmt.spec, mode, sat, nbits, int(flush), rsrc, seed, offset,
+                             random, out))
+
+
+def decode(codes: np.ndarray, fmt: FloatFormat, out: np.ndarray) -> int:
+    """Gather values of contiguous uint8/uint16 ``codes`` into ``out``; returns the max code."""
+    return int(_core.decode(codes, padded_table(fmt, out.dtype), out))
+
+
+def philox_words(seed: int, offset: int, n: int) -> np.ndarray:
+    """Raw Philox4x32-10 words for stream positions offset .. offset+n-1."""
+    return _core.philox_words(seed, offset, n)
+
+
+def set_num_threads(n: int) -> None:
+    """Worker threads for CPU kernels."""
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Current number of worker threads."""
+    return int(_core.get_num_threads())

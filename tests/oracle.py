@@ -1,0 +1,738 @@
+"""Independent exact reference for minifloat formats, projection and random bits.
+
+Written from docs/semantics.md alone, with exact rationals (``fractions.Fraction``).
+It deliberately uses a different method from the implementation: the finite values of a
+format are enumerated into a sorted "ladder" of magnitudes, and the two neighbours t <= |x| < u
+of a value are found by bisection.  Nothing here imports the package under test; a format
+object of the package is only read through its public attributes
+(exp_bits, man_bits, bias, signed, subnormals, infinities, nan, negative_zero).
+
+Decoded values are ``Fraction`` (finite non-zero), ``('zero', sign)`` (sign 0 or 1),
+``'nan'``, ``'+inf'`` or ``'-inf'``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+
+NAN = "nan"
+PINF = "+inf"
+NINF = "-inf"
+
+NAN_KINDS = ("ieee", "max", "negzero", "none")
+
+ROUNDINGS = (
+    "nearest_even",
+    "nearest_away",
+    "nearest_zero",
+    "toward_zero",
+    "toward_positive",
+    "toward_negative",
+    "odd",
+    "stochastic_a",
+    "stochastic_b",
+    "stochastic_c",
+    "stochastic",
+    "stochastic_equal",
+)
+DETERMINISTIC = ROUNDINGS[:7]
+STOCHASTIC = ROUNDINGS[7:]
+SATURATIONS = ("none", "finite", "propagate", "nan")
+
+
+# --------------------------------------------------------------------------------------
+# Formats
+# --------------------------------------------------------------------------------------
+
+
+class OFormat:
+    """A float format described by plain parameters (semantics.md §1)."""
+
+    def __init__(
+        self,
+        exp_bits,
+        man_bits,
+        bias=None,
+        signed=True,
+        subnormals=True,
+        infinities=True,
+        nan="ieee",
+        negative_zero=True,
+    ):
+        e, m = int(exp_bits), int(man_bits)
+        if e < 0 or m < 0:
+            raise ValueError("oracle: negative field width")
+        if bias is None:
+            if e == 0:
+                raise ValueError("oracle: exp_bits=0 needs an explicit bias")
+            bias = 2 ** (e - 1) - 1
+        if nan not in NAN_KINDS:
+            raise ValueError(f"oracle: unknown nan kind {nan!r}")
+        if nan == "negzero" and not signed:
+            raise ValueError("oracle: nan='negzero' needs a signed format")
+        self.exp_bits = e
+        self.man_bits = m
+        self.bias = int(bias)
+        self.signed = bool(signed)
+        self.subnormals = bool(subnormals)
+        self.infinities = bool(infinities)
+        self.nan = nan
+        # negative zero only exists for signed formats whose -0 code is not the NaN
+        self.negative_zero = bool(negative_zero) and self.signed and nan != "negzero"
+        self.bits = int(self.signed) + e + m
+        self.nmag = 1 << (e + m)  # number of magnitude indices
+        self.sign_bit = (1 << (e + m)) if self.signed else 0
+        self.num_codes = 1 << self.bits
+        self.key = (
+            e,
+            m,
+            self.bias,
+            self.signed,
+            self.subnormals,
+            self.infinities,
+            self.nan,
+            self.negative_zero,
+        )
+        self._build()
+
+    # -- construction from the package's format object -------------------------------
+    @classmethod
+    def of(cls, f):
+        if isinstance(f, OFormat):
+            return f
+        key = (
+            int(f.exp_bits),
+            int(f.man_bits),
+            int(f.bias),
+            bool(f.signed),
+            bool(f.subnormals),
+            bool(f.infinities),
+            str(f.nan),
+            bool(f.negative_zero),
+        )
+        return _cached_format(key)
+
+    def __repr__(self):
+        return (
+            f"OFormat(e={self.exp_bits}, m={self.man_bits}, bias={self.bias}, "
+            f"signed={self.signed}, subnormals={self.subnormals}, "
+            f"infinities={self.infinities}, nan={self.nan!r}, "
+            f"negative_zero={self.negative_zero})"
+        )
+
+    def __eq__(self, other):
+        return isinstance(other, OFormat) and self.key == other.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+    # -- magnitude indices ------------------------------------------------------------
+    def mag_kind(self, k):
+        """'nan', 'inf' or 'finite' for magnitude index k (of a non-negzero code)."""
+        e, m = self.exp_bits, self.man_bits
+        top = self.nmag - 1
+        if self.nan == "ieee":
+            if e > 0 and (k >> m) == (1 << e) - 1:
+                if k & ((1 << m) - 1):
+                    return "nan"
+                if self.infinities:
+                    return "inf"
+            return "finite"
+        if self.nan == "max":
+            if k == top:
+                return "nan"
+            if self.infinities and k == top - 1:
+                return "inf"
+            return "finite"
+        # "negzero" and "none": infinities take the all-ones magnitude
+        if self.infinities and k == top:
+            return "inf"
+        return "finite"
+
+    def mag_value(self, k):
+        """Exact value of magnitude index k; k may lie above the format (unbounded range)."""
+        m = self.man_bits
+        E, M = k >> m, k & ((1 << m) - 1)
+        if self.subnormals and E == 0:
+            return Fraction(M) * _pow2(1 - self.bias - m)
+        return Fraction((1 << m) + M) * _pow2(E - self.bias - m)
+
+    def _build(self):
+        ks = [k for k in range(self.nmag) if self.mag_kind(k) == "finite"]
+        if not ks:
+            raise ValueError("oracle: format has no finite values")
+        self.ladder_k = ks
+        self.ladder = [self.mag_value(k) for k in ks]
+        for a, b in zip(self.ladder, self.ladder[1:]):
+            assert a < b
+        self.index_of = {k: i for i, k in enumerate(ks)}
+        self.max_k = ks[-1]
+        self.max = self.ladder[-1]
+        # the next value of the format's precision above max (unbounded exponent range)
+        self.max_next = self.mag_value(self.max_k + 1)
+        self.has_zero = self.subnormals
+        self.smallest = self.ladder[0]  # smallest magnitude (0 if the format has zero)
+        self.has_nan = self.nan_code(False) is not None
+        self.has_inf = self.inf_code(False) is not None
+        # smallest normal (for flush): 2^(1-b) with subnormals, else there is none
+        self.smallest_normal = _pow2(1 - self.bias) if self.subnormals else _pow2(-self.bias)
+
+    # -- special codes ------------------------------------------------------------
+    def _sign(self, neg):
+        return self.sign_bit if (neg and self.signed) else 0
+
+    def nan_code(self, neg=False):
+        """Canonical NaN code produced by projection, or None."""
+        e, m = self.exp_bits, self.man_bits
+        if self.nan == "ieee":
+            if e == 0 or m == 0:
+                return None
+            return self._sign(neg) | (((1 << e) - 1) << m) | (1 << (m - 1))
+        if self.nan == "max":
+            return self._sign(neg) | (self.nmag - 1)
+        if self.nan == "negzero":
+            return self.sign_bit
+        return None
+
+    def inf_code(self, neg=False):
+        if not self.infinities:
+            return None
+        if neg and not self.signed:
+            return None
+        e, m = self.exp_bits, self.man_bits
+        if self.nan == "ieee":
+            if e == 0:
+                return None
+            return self._sign(neg) | (((1 << e) - 1) << m)
+        if self.nan == "max":
+            return self._sign(neg) | (self.nmag - 2)
+        return self._sign(neg) | (self.nmag - 1)
+
+    def max_code(self, neg=False):
+        return self._sign(neg) | self.max_k
+
+    def zero_code(self, neg=False):
+        if not self.has_zero:
+            return None
+        if neg and self.negative_zero:
+            return self.sign_bit
+        return 0
+
+    def code_of_mag(self, k, neg):
+        if k == 0 and self.has_zero:
+            return self.zero_code(neg)
+        return self._sign(neg) | k
+
+    # -- finfo-like quantities ---------------------------------------------------
+    def finite_values(self):
+        """Sorted list of all distinct finite values (Fractions; zero once)."""
+        pos = list(self.ladder)
+        if self.signed:
+            neg = [-v for v in reversed(pos) if v != 0]
+            return neg + pos
+        return pos
+
+    def smallest_subnormal(self):
+        nz = [v for v in self.ladder if v != 0]
+        return nz[0]
+
+    def representable_in_float64(self):
+        """Every finite value is exactly a float64 (semantics.md §1)."""
+        for v in (self.smallest_subnormal(), self.max):
+            if not _exact_float(v):
+                return False
+        # all values are n * 2^q with n < 2^(m+1) <= 2^17 and q >= that of the smallest
+        return True
+
+
+def _exact_float(v):
+    try:
+        f = float(v)
+    except OverflowError:
+        return False
+    return math.isfinite(f) and Fraction(f) == v
+
+
+@lru_cache(maxsize=None)
+def _cached_format(key):
+    e, m, bias, signed, sub, inf, nan, nz = key
+    return OFormat(e, m, bias, signed, sub, inf, nan, nz)
+
+
+@lru_cache(maxsize=4096)
+def _pow2(n):
+    return Fraction(2) ** n
+
+
+def p3109(k, p, signed=True, extended=True):
+    """OFormat for IEEE P3109 binary{k}p{p} (interim report v4.0)."""
+    if signed:
+        return OFormat(
+            k - p,
+            p - 1,
+            bias=2 ** (k - p - 1),
+            signed=True,
+            subnormals=True,
+            infinities=extended,
+            nan="negzero",
+            negative_zero=False,
+        )
+    # unsigned: NaN at 2^k - 1 (all-ones), +Inf at 2^k - 2 -> the "max" layout
+    return OFormat(
+        k - p + 1,
+        p - 1,
+        bias=2 ** (k - p),
+        signed=False,
+        subnormals=True,
+        infinities=extended,
+        nan="max",
+        negative_zero=False,
+    )
+
+
+# The ml_dtypes types (and IEEE ones) described in the oracle's own terms.
+ML_DTYPES_FORMATS = {
+    "float8_e4m3fn": dict(exp_bits=4, man_bits=3, bias=7, nan="max", infinities=False),
+    "float8_e5m2": dict(exp_bits=5, man_bits=2, bias=15),
+    "float8_e4m3fnuz": dict(
+        exp_bits=4, man_bits=3, bias=8, nan="negzero", infinities=False, negative_zero=False
+    ),
+    "float8_e5m2fnuz": dict(
+        exp_bits=5, man_bits=2, bias=16, nan="negzero", infinities=False, negative_zero=False
+    ),
+    "float8_e4m3b11fnuz": dict(
+        exp_bits=4, man_bits=3, bias=11, nan="negzero", infinities=False, negative_zero=False
+    ),
+    "float8_e3m4": dict(exp_bits=3, man_bits=4, bias=3),
+    "float8_e4m3": dict(exp_bits=4, man_bits=3, bias=7),
+    "float8_e8m0fnu": dict(
+        exp_bits=8,
+        man_bits=0,
+        bias=127,
+        signed=False,
+        subnormals=False,
+        infinities=False,
+        nan="max",
+        negative_zero=False,
+    ),
+    "float6_e2m3fn": dict(exp_bits=2, man_bits=3, bias=1, nan="none", infinities=False),
+    "float6_e3m2fn": dict(exp_bits=3, man_bits=2, bias=3, nan="none", infinities=False),
+    "float4_e2m1fn": dict(exp_bits=2, man_bits=1, bias=1, nan="none", infinities=False),
+    "float16": dict(exp_bits=5, man_bits=10, bias=15),
+    "bfloat16": dict(exp_bits=8, man_bits=7, bias=127),
+}
+
+
+def preset(name):
+    return OFormat(**ML_DTYPES_FORMATS[name])
+
+
+# --------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------
+
+
+def decode(fmt, code):
+    """Exact meaning of a code: Fraction, ('zero', sign), 'nan', '+inf' or '-inf'."""
+    f = OFormat.of(fmt)
+    code = int(code)
+    if not 0 <= code < f.num_codes:
+        raise ValueError(f"code {code} out of range for a {f.bits}-bit format")
+    neg = bool(f.signed and (code & f.sign_bit))
+    k = code & (f.nmag - 1)
+    if f.nan == "negzero" and code == f.sign_bit:
+        return NAN
+    kind = f.mag_kind(k)
+    if kind == "nan":
+        return NAN
+    if kind == "inf":
+        return NINF if neg else PINF
+    if k == 0 and f.subnormals:
+        return ("zero", 1 if neg else 0)
+    v = f.mag_value(k)
+    return -v if neg else v
+
+
+def to_float(d):
+    """float for a decode() result (exact: the formats are float64-representable)."""
+    if d == NAN:
+        return math.nan
+    if d == PINF:
+        return math.inf
+    if d == NINF:
+        return -math.inf
+    if isinstance(d, tuple):
+        return -0.0 if d[1] else 0.0
+    r = float(d)
+    assert Fraction(r) == d, "value not exact in float64"
+    return r
+
+
+def decode_float(fmt, code):
+    return to_float(decode(fmt, code))
+
+
+def decode_table(fmt):
+    """float64 array of the value of every code."""
+    f = OFormat.of(fmt)
+    return np.array([decode_float(f, c) for c in range(f.num_codes)], dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------
+# Projection
+# --------------------------------------------------------------------------------------
+
+
+def _as_exact(x):
+    """(kind, negative, Fraction|None) for an input value.  kind: 'nan','inf','num'."""
+    if isinstance(x, Fraction):
+        return ("num", x < 0, abs(x))
+    if isinstance(x, (bool, np.bool_)):
+        return ("num", False, Fraction(int(x)))
+    if isinstance(x, (int, np.integer)):
+        x = int(x)
+        return ("num", x < 0, Fraction(abs(x)))
+    if isinstance(x, np.floating) and x.dtype.itemsize > 8:
+        # long double: exact through its integer ratio
+        if np.isnan(x):
+            return ("nan", bool(np.signbit(x)), None)
+        if np.isinf(x):
+            return ("inf", bool(x < 0), None)
+        n, d = x.as_integer_ratio()
+        fr = Fraction(n, d)
+        return ("num", bool(np.signbit(x)), abs(fr))
+    x = float(x)  # float16/32/64 -> float64 is exact
+    neg = math.copysign(1.0, x) < 0
+    if math.isnan(x):
+        return ("nan", neg, None)
+    if math.isinf(x):
+        return ("inf", neg, None)
+    return ("num", neg, abs(Fraction(x)))
+
+
+@lru_cache(maxsize=1 << 20)
+def _locate(f, a):
+    """Neighbours of a magnitude a > 0.
+
+    Returns (kind, t_k, nu, cmp_half):
+      kind 'under': a is below the smallest magnitude of a zero-less format
+      kind 'exact': a == ladder value with index t_k
+      kind 'between': t < a < u, t = value of index t_k, u the next ladder value
+                      (u may be max_next, one step above max -> overflow)
+      kind 'over': a >= max_next: every rounding overflows
+    nu = (a - t) / (u - t), cmp_half = sign(nu - 1/2).
+    """
+    lad = f.ladder
+    if a < lad[0]:
+        return ("under", None, None, None)
+    if a >= f.max_next:
+        return ("over", None, None, None)
+    i = bisect.bisect_right(lad, a) - 1
+    t = lad[i]
+    if t == a:
+        return ("exact", f.ladder_k[i], Fraction(0), -1)
+    u = lad[i + 1] if i + 1 < len(lad) else f.max_next
+    nu = (a - t) / (u - t)
+    half = Fraction(1, 2)
+    cmp_half = (nu > half) - (nu < half)
+    return ("between", f.ladder_k[i], nu, cmp_half)
+
+
+def _rte_int(q):
+    """roundTiesToEven of a non-negative Fraction to an integer."""
+    fl = q.numerator // q.denominator
+    rem = q - fl
+    if rem > Fraction(1, 2) or (rem == Fraction(1, 2) and fl % 2 == 1):
+        return fl + 1
+    return fl
+
+
+def rounds_away(nu, cmp_half, t_odd, neg, rounding, N=None, R=None):
+    """Whether the magnitude goes to u (semantics.md §2 table); nu in (0, 1)."""
+    if rounding == "nearest_even":
+        return cmp_half > 0 or (cmp_half == 0 and t_odd)
+    if rounding == "nearest_away":
+        return cmp_half >= 0
+    if rounding == "nearest_zero":
+        return cmp_half > 0
+    if rounding == "toward_zero":
+        return False
+    if rounding == "toward_positive":
+        return nu > 0 and not neg
+    if rounding == "toward_negative":
+        return nu > 0 and neg
+    if rounding == "odd":
+        return nu > 0 and not t_odd
+    if rounding == "stochastic":
+        rounding, N = "stochastic_a", 32
+    if rounding == "stochastic_equal":
+        N = 1 if N is None else N
+        if R is None:
+            raise ValueError("oracle: stochastic mode needs R")
+        return nu > 0 and R >= (1 << (N - 1))
+    if rounding in ("stochastic_a", "stochastic_b", "stochastic_c"):
+        if N is None or R is None:
+            raise ValueError("oracle: stochastic mode needs N and R")
+        if not 0 <= R < (1 << N):
+            raise ValueError("oracle: R out of range")
+        if rounding == "stochastic_a":
+            s = nu * (1 << N)
+            return s.numerator // s.denominator + R >= (1 << N)
+        if rounding == "stochastic_b":
+            s = nu * (1 << (N + 1))
+            return s.numerator // s.denominator + 2 * R + 1 >= (1 << (N + 1))
+        return _rte_int(nu * (1 << N)) + R >= (1 << N)
+    raise ValueError(f"oracle: unknown rounding {rounding!r}")
+
+
+def project(
+    fmt,
+    x,
+    rounding="nearest_even",
+    saturation="none",
+    random_bits=None,
+    R=None,
+    flush_subnormals=False,
+):
+    """Code of the projection of x (semantics.md §2-3)."""
+    f = OFormat.of(fmt)
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"oracle: unknown rounding {rounding!r}")
+    if saturation not in SATURATIONS:
+        raise ValueError(f"oracle: unknown saturation {saturation!r}")
+    if saturation == "nan" and not f.has_nan:
+        raise ValueError("oracle: saturation='nan' needs a format with NaN")
+    kind, neg, a = _as_exact(x)
+
+    def nan_or(alt):
+        c = f.nan_code(neg)
+        return alt if c is None else c
+
+    if kind == "nan":
+        if not f.has_nan:
+            raise ValueError("oracle: NaN input into a format without NaN")
+        return f.nan_code(neg)
+
+    if not f.signed and neg and not (kind == "num" and a == 0):
+        # unsigned format, x < 0 (including -Inf)
+        if kind == "num":
+            r_k = _round_mag(f, a, neg, rounding, random_bits, R, flush_subnormals)
+            if r_k == 0 and f.has_zero:
+                return 0
+        # below the range
+        if saturation in ("finite", "propagate"):
+            return 0  # the smallest value: magnitude index 0 (zero where it exists)
+        return nan_or(0)
+
+    if kind == "inf":
+        if saturation == "finite":
+            return f.max_code(neg)
+        if saturation == "nan":
+            return f.nan_code(neg)
+        c = f.inf_code(neg)
+        if c is not None:
+            return c
+        return nan_or(f.max_code(neg))
+
+    if a == 0:
+        if not f.has_zero:
+            c = f.nan_code(neg)
+            if c is None:
+                raise ValueError("oracle: zero into a format without zero and NaN")
+            return c
+        return f.zero_code(neg)
+
+    r_k = _round_mag(f, a, neg, rounding, random_bits, R, flush_subnormals)
+    if r_k is None:  # overflow: rounded magnitude above max
+        if saturation in ("finite", "propagate"):
+            return f.max_code(neg)
+        if saturation == "nan":
+            return f.nan_code(neg)
+        inward = rounding == "toward_zero" or (
+            (rounding == "toward_positive" and neg) or (rounding == "toward_negative" and not neg)
+        )
+        if inward:
+            return f.max_code(neg)
+        c = f.inf_code(neg)
+        if c is not None:
+            return c
+        return nan_or(f.max_code(neg))
+    return f.code_of_mag(r_k, neg)
+
+
+def _round_mag(f, a, neg, rounding, N, R, flush):
+    """Magnitude index of the rounded |x| (a > 0), or None for overflow."""
+    kind, t_k, nu, cmp_half = _locate(f, a)
+    if kind == "under":
+        return f.ladder_k[0]
+    if kind == "over":
+        return None
+    if kind == "exact":
+        r_k = t_k
+    else:
+        if rounds_away(nu, cmp_half, t_k & 1, neg, rounding, N, R):
+            i = f.index_of[t_k] + 1
+            if i >= len(f.ladder_k):
+                return None
+            r_k = f.ladder_k[i]
+        else:
+            r_k = t_k
+    if flush and f.subnormals and r_k != 0 and f.mag_value(r_k) < f.smallest_normal:
+        r_k = 0
+    return r_k
+
+
+def project_many(fmt, xs, rounding="nearest_even", saturation="none", **kw):
+    """project() over an iterable (flat); returns a list of ints."""
+    return [project(fmt, x, rounding, saturation, **kw) for x in xs]
+
+
+def neighbours(fmt, x, saturation="none"):
+    """Codes that a stochastic projection of a finite x may give: those of t and u."""
+    f = OFormat.of(fmt)
+    kind, neg, _ = _as_exact(x)
+    away = "toward_negative" if neg else "toward_positive"
+    return {project(f, x, "toward_zero", saturation), project(f, x, away, saturation)}
+
+
+# --------------------------------------------------------------------------------------
+# Philox4x32-10 (Random123) and the random stream of semantics.md §4
+# --------------------------------------------------------------------------------------
+
+_M0 = 0xD2511F53
+_M1 = 0xCD9E8D57
+_W0 = 0x9E3779B9
+_W1 = 0xBB67AE85
+_MASK = 0xFFFFFFFF
+
+
+def philox4x32_10(counter, key):
+    """Philox4x32 with 10 rounds: 4 counter words, 2 key words -> 4 output words."""
+    c0, c1, c2, c3 = (int(w) & _MASK for w in counter)
+    k0, k1 = (int(w) & _MASK for w in key)
+    for rnd in range(10):
+        if rnd:
+            k0 = (k0 + _W0) & _MASK
+            k1 = (k1 + _W1) & _MASK
+        p0 = _M0 * c0
+        p1 = _M1 * c2
+        hi0, lo0 = p0 >> 32, p0 & _MASK
+        hi1, lo1 = p1 >> 32, p1 & _MASK
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return (c0, c1, c2, c3)
+
+
+def philox_word(seed, j):
+    seed = int(seed)
+    q = j // 4
+    w = philox4x32_10((q & _MASK, (q >> 32) & _MASK, 0, 0), (seed & _MASK, (seed >> 32) & _MASK))
+    return w[j % 4]
+
+
+def philox_words(seed, offset, n):
+    """Raw 32-bit words for elements offset .. offset+n-1 (uint64 array of values)."""
+    out = []
+    cache_q, cache_w = None, None
+    seed = int(seed)
+    key = (seed & _MASK, (seed >> 32) & _MASK)
+    for j in range(int(offset), int(offset) + int(n)):
+        q = j // 4
+        if q != cache_q:
+            cache_q = q
+            cache_w = philox4x32_10((q & _MASK, (q >> 32) & _MASK, 0, 0), key)
+        out.append(cache_w[j % 4])
+    return np.array(out, dtype=np.uint64)
+
+
+def random_stream(seed, offset, n, N):
+    """R values (top N bits of each word) for elements offset .. offset+n-1."""
+    w = philox_words(seed, offset, n)
+    return (w >> np.uint64(32 - int(N))).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# Probe sets (design.md §5): values at which every rounding decision changes
+# --------------------------------------------------------------------------------------
+
+
+def _to_float_or_none(v):
+    try:
+        r = float(v)
+    except OverflowError:
+        return None
+    return r if math.isfinite(r) else None
+
+
+def probe_values(fmt, dtype=np.float64, include_nan=None, intervals=None, rng=None):
+    """Probe inputs for a format as an array of `dtype` (float32 or float64).
+
+    Every finite value, every midpoint between neighbours (including max and the next value
+    of the format's precision above it), those points +- 1 ulp of float64 and of float32,
+    zeros, infinities, NaN (if include_nan), fractions of the smallest subnormal, large
+    values, and the negatives of everything.  Every element is exactly a `dtype` value.
+    `intervals`: if given, only that many randomly chosen ladder intervals are probed
+    (for 16-bit formats).
+    """
+    f = OFormat.of(fmt)
+    dt = np.dtype(dtype)
+    if include_nan is None:
+        include_nan = f.has_nan
+    lad = list(f.ladder) + [f.max_next]
+    idx = range(len(lad) - 1)
+    if intervals is not None and intervals < len(lad) - 1:
+        rng = rng or np.random.default_rng(12345)
+        pick = set(rng.choice(len(lad) - 1, size=intervals, replace=False).tolist())
+        pick.update({0, 1, len(lad) - 2, len(lad) - 3})
+        pick.update(i for i in range(len(lad) - 1) if lad[i] < f.smallest_normal * 2)
+        idx = sorted(i for i in pick if 0 <= i < len(lad) - 1)
+    base = []
+    for i in idx:
+        a, b = lad[i], lad[i + 1]
+        base += [a, b, (a + b) / 2, a + (b - a) / 4, a + 3 * (b - a) / 4]
+    s = f.smallest_subnormal()
+    base += [s / 2, s / 4, 3 * s / 4, s * Fraction(3, 2)]
+    base += [f.max_next * 2, f.max * 4 + f.max_next]
+    pts = set()
+    for v in base:
+        r = _to_float_or_none(v)
+        if r is None:
+            continue
+        pts.add(r)
+        for d in (np.float64, np.float32):
+            rv = d(r)
+            if not np.isfinite(rv):
+                continue
+            pts.add(float(rv))
+            pts.add(float(np.nextafter(rv, d(np.inf))))
+            pts.add(float(np.nextafter(rv, d(-np.inf))))
+    pts.update([5e-324, 1e-300, 1e-40, 1e-30, 1e30, 3.4028234663852886e38, 1e300, 1.0, 0.5])
+    vals = []
+    for p in pts:
+        if not math.isfinite(p):
+            continue
+        if dt == np.float32:
+            if float(np.float32(p)) != p:
+                continue
+        vals.append(p)
+        vals.append(-p)
+    vals += [0.0, -0.0, math.inf, -math.inf]
+    arr = np.array(sorted(vals), dtype=np.float64).astype(dt)
+    if include_nan:
+        arr = np.concatenate([arr, np.array([np.nan, -np.nan], dtype=dt)])
+    return arr
+
+
+def project_array(fmt, xs, rounding="nearest_even", saturation="none", **kw):
+    """Oracle codes for a float array (flattened), as int64 array."""
+    f = OFormat.of(fmt)
+    flat = np.asarray(xs).reshape(-1)
+    if flat.dtype.kind == "f" and flat.dtype.itemsize <= 8:
+        items = flat.astype(np.float64).tolist()
+    else:
+        items = list(flat)
+    return np.array([project(f, x, rounding, saturation, **kw) for x in items], dtype=np.int64)
