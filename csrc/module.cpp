@@ -29,9 +29,9 @@ template <class T> const T* cdata_of(const py::array& a) { return static_cast<co
 
 // Parts of one input element; float32 uses 32-bit words for deterministic modes (twice the
 // SIMD width), 64-bit words when random bits are involved.
-template <class W, class In> mf::Parts<W> parts(In v) {
+template <class W, bool kLean, class In> MF_HD mf::Parts<W> parts(In v) {
   if constexpr (std::is_same_v<In, float>) {
-    return mf::parts_of_float<W>(v);
+    return mf::parts_of_float<W, kLean>(v);
   } else {
     return mf::parts_of(v);
   }
@@ -39,23 +39,27 @@ template <class W, class In> mf::Parts<W> parts(In v) {
 
 constexpr std::size_t kRandomBlock = 1024;  // elements per batch of Philox words
 
-template <int MODE, class In, class Out>
-void encode_range(const In* x, Out* out, std::size_t b, std::size_t e, const FloatSpec& f,
+template <int MODE, bool kLean, class In, class Out>
+void encode_range(const In* x, Out* out, std::size_t b, std::size_t e, const FloatSpec& spec,
                   int sat, int n, int flush, int rsrc, std::uint64_t seed, std::uint64_t offset,
                   const std::uint32_t* rnd, std::atomic<bool>& bad) {
   using W = std::conditional_t<std::is_same_v<In, float> && !mf::is_stochastic(MODE),
                                std::uint32_t, std::uint64_t>;
+  // Local copies: the compiler must see that stores to out cannot change them.
+  const FloatSpec f = spec;
+  const mf::Plan plan = mf::make_plan(f, MODE, sat, flush);
   std::uint32_t acc = 0;
   if constexpr (!mf::is_stochastic(MODE)) {
     for (std::size_t i = b; i < e; ++i) {
-      const std::uint32_t c = mf::project<W>(f, MODE, sat, n, flush, parts<W>(x[i]), 0u);
-      acc |= (c == mf::NO_CODE);
+      const std::uint32_t c =
+          mf::project<W, kLean>(f, plan, MODE, n, parts<W, kLean>(x[i]), 0u);
+      acc |= std::uint32_t(c == mf::NO_CODE);
       out[i] = static_cast<Out>(c);
     }
   } else if (rsrc == 2) {
     for (std::size_t i = b; i < e; ++i) {
-      const std::uint32_t c = mf::project<W>(f, MODE, sat, n, flush, parts<W>(x[i]), rnd[i]);
-      acc |= (c == mf::NO_CODE);
+      const std::uint32_t c = mf::project<W>(f, plan, MODE, n, parts<W, false>(x[i]), rnd[i]);
+      acc |= std::uint32_t(c == mf::NO_CODE);
       out[i] = static_cast<Out>(c);
     }
   } else {
@@ -73,8 +77,8 @@ void encode_range(const In* x, Out* out, std::size_t b, std::size_t e, const Flo
       const std::uint32_t* wr = words + (j0 & 3u);
       for (std::size_t i = i0; i < i1; ++i) {
         const std::uint32_t R = mf::top_bits(wr[i - i0], n);
-        const std::uint32_t c = mf::project<W>(f, MODE, sat, n, flush, parts<W>(x[i]), R);
-        acc |= (c == mf::NO_CODE);
+        const std::uint32_t c = mf::project<W>(f, plan, MODE, n, parts<W, false>(x[i]), R);
+        acc |= std::uint32_t(c == mf::NO_CODE);
         out[i] = static_cast<Out>(c);
       }
     }
@@ -92,8 +96,14 @@ bool encode_typed(const py::array& x, py::array& out, const FloatSpec& f, int sa
   std::atomic<bool> bad{false};
   {
     py::gil_scoped_release nogil;
+    const bool lean = std::is_same_v<In, float> && mf::lean_ok_float32(f, MODE);
     mfcpu::parallel_for(size, [&](std::size_t b, std::size_t e) {
-      encode_range<MODE, In, Out>(xp, op, b, e, f, sat, n, flush, rsrc, seed, offset, rnd, bad);
+      if (lean)
+        encode_range<MODE, true, In, Out>(xp, op, b, e, f, sat, n, flush, rsrc, seed, offset, rnd,
+                                          bad);
+      else
+        encode_range<MODE, false, In, Out>(xp, op, b, e, f, sat, n, flush, rsrc, seed, offset,
+                                           rnd, bad);
     });
   }
   return !bad.load();

@@ -669,6 +669,11 @@ def _to_float_or_none(v):
 
 
 def probe_values(fmt, dtype=np.float64, include_nan=None, intervals=None, rng=None):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _probe_values(fmt, dtype, include_nan, intervals, rng)
+
+
+def _probe_values(fmt, dtype, include_nan, intervals, rng):
     """Probe inputs for a format as an array of `dtype` (float32 or float64).
 
     Every finite value, every midpoint between neighbours (including max and the next value
@@ -688,7 +693,9 @@ def probe_values(fmt, dtype=np.float64, include_nan=None, intervals=None, rng=No
         rng = rng or np.random.default_rng(12345)
         pick = set(rng.choice(len(lad) - 1, size=intervals, replace=False).tolist())
         pick.update({0, 1, len(lad) - 2, len(lad) - 3})
-        pick.update(i for i in range(len(lad) - 1) if lad[i] < f.smallest_normal * 2)
+        sn = bisect.bisect_left(lad, f.smallest_normal)
+        pick.update(range(max(sn - 3, 0), min(sn + 3, len(lad) - 1)))
+        pick.update({2, 3})
         idx = sorted(i for i in pick if 0 <= i < len(lad) - 1)
     base = []
     for i in idx:
@@ -736,3 +743,76 @@ def project_array(fmt, xs, rounding="nearest_even", saturation="none", **kw):
     else:
         items = list(flat)
     return np.array([project(f, x, rounding, saturation, **kw) for x in items], dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# Catalogue of test formats (plain FloatFormat keyword arguments)
+# --------------------------------------------------------------------------------------
+
+#: ml_dtypes preset names (mf.format / mf.PRESETS)
+PRESET_NAMES = tuple(ML_DTYPES_FORMATS)
+
+#: Unusual formats: id -> FloatFormat(**kwargs)
+UNUSUAL = {
+    "e4m3_b11": dict(exp_bits=4, man_bits=3, bias=11),
+    "e5m2_b20": dict(exp_bits=5, man_bits=2, bias=20),
+    "e3m4_b0": dict(exp_bits=3, man_bits=4, bias=0),
+    "e2m5": dict(exp_bits=2, man_bits=5),
+    "e6m1": dict(exp_bits=6, man_bits=1),
+    "e5m2_nosub": dict(exp_bits=5, man_bits=2, subnormals=False),
+    "e1m6_u": dict(exp_bits=1, man_bits=6, signed=False),
+    "e1m6_u_max": dict(exp_bits=1, man_bits=6, signed=False, nan="max"),
+    "e0m7_none": dict(exp_bits=0, man_bits=7, bias=1, nan="none", infinities=False),
+    "e4m3_maxnan_inf": dict(exp_bits=4, man_bits=3, nan="max", infinities=True),
+    "e3m2_nonan_noinf": dict(exp_bits=3, man_bits=2, nan="none", infinities=False),
+    "e5m2_negzero_inf": dict(
+        exp_bits=5, man_bits=2, nan="negzero", infinities=True, negative_zero=False
+    ),
+    "e2m1_u_none": dict(exp_bits=2, man_bits=1, signed=False, nan="none", infinities=False),
+    "e3m3_nosub_max": dict(exp_bits=3, man_bits=3, subnormals=False, nan="max", infinities=False),
+    "e5m2_ieee_noinf": dict(exp_bits=5, man_bits=2, infinities=False),
+    "e8m7": dict(exp_bits=8, man_bits=7),
+}
+
+
+def p3109_params(kmax=12, kmin=3):
+    """(k, p, signed, extended) of every P3109 format with kmin <= k <= kmax."""
+    out = []
+    for k in range(kmin, kmax + 1):
+        for signed in (True, False):
+            for p in range(1, (k - 1 if signed else k) + 1):
+                for ext in (True, False):
+                    out.append((k, p, signed, ext))
+    return out
+
+
+def p3109_name(k, p, signed=True, extended=True):
+    return f"binary{k}p{p}" + ("s" if signed else "u") + ("e" if extended else "f")
+
+
+# --------------------------------------------------------------------------------------
+# Test helper
+# --------------------------------------------------------------------------------------
+
+
+def assert_codes_equal(got, expected, xs, fmt, what=""):
+    """Compare code arrays; on failure show the first few mismatches with decoded values."""
+    got = np.asarray(got).reshape(-1).astype(np.int64)
+    expected = np.asarray(expected).reshape(-1).astype(np.int64)
+    assert got.shape == expected.shape
+    bad = np.nonzero(got != expected)[0]
+    if bad.size:
+        f = OFormat.of(fmt)
+        xs = np.asarray(xs).reshape(-1)
+        lines = [
+            f"x={xs[i]!r} ({float(xs[i]).hex() if xs.dtype.kind == 'f' else ''}): "
+            f"expected {expected[i]:#x} ({decode_float(f, expected[i])!r}) "
+            f"got {got[i]:#x} ({decode_float(f, got[i]) if 0 <= got[i] < f.num_codes else '?'})"
+            for i in bad[:8]
+        ]
+        import pytest
+
+        pytest.fail(
+            f"{what}: {bad.size} of {got.size} codes differ for {f}\n" + "\n".join(lines),
+            pytrace=False,
+        )

@@ -5,6 +5,10 @@
 
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
 #define MF_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+// Forced: the loops in csrc/ vectorise only when the whole projection is inlined into them,
+// and GCC's unit-growth limit stops inlining in a module with many instantiations.
+#define MF_HD inline __attribute__((always_inline))
 #else
 #define MF_HD inline
 #endif

@@ -33,125 +33,204 @@ template <class W> struct Parts {
   int32_t ex;
 };
 
-template <class W> MF_HD W shr(W v, int32_t s) { return s >= int32_t(8 * sizeof(W)) ? W(0) : W(v >> s); }
-template <class W> MF_HD W shl(W v, int32_t s) { return s >= int32_t(8 * sizeof(W)) ? W(0) : W(v << s); }
+// Shifts defined for every s >= 0 (a shift by >= the width gives 0), written without
+// branches so that loops over them vectorise.
+template <class W> MF_HD W shr(W v, int32_t s) {
+  constexpr int32_t WB = int32_t(8 * sizeof(W));
+  return W(v >> (s & (WB - 1))) & W(0 - W(s < WB));
+}
+template <class W> MF_HD W shl(W v, int32_t s) {
+  constexpr int32_t WB = int32_t(8 * sizeof(W));
+  return W(v << (s & (WB - 1))) & W(0 - W(s < WB));
+}
+
+// Branch-free select, c ? a : b, as bit masks.  Plain ?: chains are turned into jumps by
+// GCC's jump threading, which then blocks vectorisation of the whole loop.
+// c is a 0/1 flag (uint32_t, not bool: GCC does not vectorise bool conversions).
+template <class T> MF_HD T sel(uint32_t c, T a, T b) {
+  typedef decltype(T() + 0u) U;  // unsigned of at least 32 bits
+  const U mask = U(0) - U(c);
+  return T((U(a) & mask) | (U(b) & ~mask));
+}
+MF_HD uint32_t pick(uint32_t c, uint32_t a, uint32_t b) { return sel<uint32_t>(c, a, b); }
 
 // ---- The rounding predicate: does |x| move from t to u (one step away from zero)? ----
 // F = floor(nu * 2^WB) and sticky = (nu * 2^WB is not an integer) describe nu exactly.
 // odd = LSB of t's magnitude index; R = n random bits.  One switch, one line per mode.
+// Flags are uint32_t 0/1 rather than bool: GCC does not vectorise bool conversions.
 template <class W>
-MF_HD bool rounds_away(int32_t mode, W F, bool sticky, uint32_t odd, uint32_t neg, int32_t n,
-                       uint32_t R) {
+MF_HD uint32_t rounds_away(int32_t mode, W F, uint32_t sticky, uint32_t odd, uint32_t neg,
+                           int32_t n, uint32_t R) {
   constexpr int32_t WB = int32_t(8 * sizeof(W));
   const W half = W(1) << (WB - 1);
-  const bool above_half = F > half || (F == half && sticky);
-  const bool at_half = F == half && !sticky;
-  const bool inexact = F != 0 || sticky;
+  const uint32_t above_half = uint32_t(F > half) | (uint32_t(F == half) & sticky);
+  const uint32_t at_half = uint32_t(F == half) & (sticky ^ 1u);
+  const uint32_t inexact = uint32_t(F != 0) | sticky;
   switch (mode) {
-    case NEAREST_EVEN: return above_half || (at_half && odd);
-    case NEAREST_AWAY: return above_half || at_half;
+    case NEAREST_EVEN: return above_half | (at_half & odd);
+    case NEAREST_AWAY: return above_half | at_half;
     case NEAREST_ZERO: return above_half;
-    case TOWARD_ZERO: return false;
-    case TOWARD_POSITIVE: return inexact && !neg;
-    case TOWARD_NEGATIVE: return inexact && neg;
-    case ROUND_ODD: return inexact && !odd;
+    case TOWARD_ZERO: return 0u;
+    case TOWARD_POSITIVE: return inexact & (neg ^ 1u);
+    case TOWARD_NEGATIVE: return inexact & neg;
+    case ROUND_ODD: return inexact & (odd ^ 1u);
     case STOCHASTIC_A:  // floor(nu 2^n) + R >= 2^n
-      return uint64_t(shr(F, WB - n)) + R >= (uint64_t(1) << n);
+      return uint32_t(uint64_t(shr(F, WB - n)) + R >= (uint64_t(1) << n));
     case STOCHASTIC_B:  // floor(nu 2^(n+1)) + 2R + 1 >= 2^(n+1)
-      return uint64_t(shr(F, WB - n - 1)) + 2ull * R + 1ull >= (uint64_t(1) << (n + 1));
+      return uint32_t(uint64_t(shr(F, WB - n - 1)) + 2ull * R + 1ull >= (uint64_t(1) << (n + 1)));
     case STOCHASTIC_C: {  // roundTiesToEven(nu 2^n) + R >= 2^n
       const W q = shr(F, WB - n);
       const W rest = shl(F, n);
-      const bool up = rest > half || (rest == half && (sticky || (q & 1u)));
-      return uint64_t(q) + (up ? 1u : 0u) + R >= (uint64_t(1) << n);
+      const uint32_t up = uint32_t(rest > half) |
+                          (uint32_t(rest == half) & (sticky | uint32_t(q & 1u)));
+      return uint32_t(uint64_t(q) + up + R >= (uint64_t(1) << n));
     }
-    case STOCHASTIC_EQUAL: return inexact && R >= (uint32_t(1) << (n - 1));
-    default: return false;
+    case STOCHASTIC_EQUAL: return inexact & uint32_t(R >= (uint32_t(1) << (n - 1)));
+    default: return 0u;
   }
 }
 
 // ---- Magnitude rounding onto the ladder ----
 // Returns the rounded magnitude index k (may exceed kmax: overflow is decided by the caller).
-template <class W>
+//
+// kLean is the same computation with two shortcuts that callers may take only when they hold
+// (csrc checks them per call: lean_ok below):  (1) the quantum is always below the input's
+// LSB (shift >= 1), and (2) the mode is deterministic and sig < 2^(WB-2), so a shift of WB or
+// more can be clamped to WB-1: nu is then below 1/2 and non-zero both before and after the
+// clamp, which is all a deterministic mode looks at.  No sticky bit is needed.
+template <class W, bool kLean = false>
 MF_HD int32_t round_magnitude(const FloatSpec& f, int32_t mode, int32_t n, uint32_t R,
                               uint32_t neg, W sig, int32_t e_lsb, int32_t ex) {
   constexpr int32_t WB = int32_t(8 * sizeof(W));
   const int32_t m = f.man_bits;
   // Without subnormals the ladder stops at 2^emin: smaller magnitudes have no lower
   // neighbour and go to the smallest magnitude (k = 0) under every mode.
-  const bool below_ladder = !f.subnormals && ex < f.emin;
+  const uint32_t below_ladder = uint32_t(f.subnormals == 0) & uint32_t(ex < f.emin);
   const int32_t qexp = max_of(ex, f.emin) - m;  // exponent of the quantum at |x|
-  const int32_t shift = qexp - e_lsb;           // bits of sig below the quantum
-  const int32_t sp = shift > 0 ? shift : 0;
-  const W kq = shift > 0 ? shr(sig, sp) : shl(sig, -shift);  // |t| / quantum, < 2^(m+1)
-  const W rem = shift > 0 ? W(sig - shl(kq, sp)) : W(0);
-  const W F = sp <= WB ? shl(rem, WB - sp) : shr(rem, sp - WB);
-  const bool sticky = sp > WB && rem != shl(F, sp - WB);
+  W kq, F;                                      // kq = |t| / quantum < 2^(m+1)
+  uint32_t sticky;                              // F, sticky: nu exactly (see rounds_away)
+  if constexpr (kLean) {
+    const int32_t shift = min_of(qexp - e_lsb, WB - 1);
+    kq = W(sig >> shift);
+    F = W(W(sig - W(kq << shift)) << (WB - shift));
+    sticky = 0u;
+  } else {
+    const int32_t shift = qexp - e_lsb;  // bits of sig below the quantum
+    const int32_t sp = max_of(shift, 0);
+    kq = sel<W>(uint32_t(shift > 0), shr(sig, sp), shl(sig, max_of(-shift, 0)));
+    const W rem = W(sig - shl(kq, sp));  // 0 when shift <= 0
+    F = sel<W>(uint32_t(sp <= WB), shl(rem, max_of(WB - sp, 0)), shr(rem, max_of(sp - WB, 0)));
+    sticky = uint32_t(sp > WB) & uint32_t(rem != shl(F, max_of(sp - WB, 0)));
+  }
   const int32_t kt = (max_of(ex - f.emin, 0) << m) + int32_t(kq) -
                      (f.subnormals ? 0 : (int32_t(1) << m));
-  const bool up = rounds_away<W>(mode, F, sticky, uint32_t(kt) & 1u, neg, n, R);
-  return below_ladder ? 0 : kt + (up ? 1 : 0);
+  const uint32_t up = rounds_away<W>(mode, F, sticky, uint32_t(kt) & 1u, neg, n, R);
+  return sel<int32_t>(below_ladder, 0, kt + int32_t(up));
+}
+
+// When the lean path is exact for float32 input: deterministic mode, and the format's lowest
+// normal binade is within float32's normal range (then float32 subnormals, treated as
+// exponent -126 by parts_of_float<W, true>, all lie below it, and shift >= 23 - m >= 8).
+MF_HD bool lean_ok_float32(const FloatSpec& f, int32_t mode) {
+  return !is_stochastic(mode) && f.emin >= -126 && f.man_bits <= 22;
 }
 
 // ---- Full projection: round, saturate, encode ----
-template <class W>
-MF_HD uint32_t project(const FloatSpec& f, int32_t mode, int32_t sat, int32_t n, int32_t flush,
-                       const Parts<W>& x, uint32_t R) {
-  const uint32_t neg = x.neg;
-  const uint32_t nan = f.has_nan ? nan_code(f, neg) : NO_CODE;
-  const uint32_t max_code = uint32_t(f.kmax) | (neg ? f.sign_bit : 0u);
-  const uint32_t inf_or_nan =
-      f.has_inf ? (f.inf_mag | (neg ? f.sign_bit : 0u)) : (f.has_nan ? nan : max_code);
-  const uint32_t zero = (neg && f.negative_zero) ? f.sign_bit : 0u;
+// What each special case encodes to, per sign of the input: fixed for a call, so it is
+// computed once (make_plan) and the per-element work is a few two-way selects.
+struct Plan {
+  uint32_t nan[2];         // NaN input (NO_CODE when the format has no NaN)
+  uint32_t overflow[2];    // rounded magnitude above the largest finite value
+  uint32_t inf[2];         // +-Inf input
+  uint32_t zero[2];        // a result of magnitude zero (-0 kept where it exists)
+  uint32_t zero_input[2];  // +-0 input (differs from zero[] only for formats without zero)
+  uint32_t below;          // unsigned formats: a negative value that does not round to 0
+  int32_t flush_below;     // magnitudes k < flush_below become 0 (flush_subnormals)
+};
 
-  int32_t k = round_magnitude<W>(f, mode, n, R, neg, x.sig, x.e_lsb, x.ex);
-  if (flush && f.subnormals && k < (int32_t(1) << f.man_bits)) k = 0;
-  const bool inward = mode == TOWARD_ZERO || (mode == TOWARD_POSITIVE && neg) ||
-                      (mode == TOWARD_NEGATIVE && !neg);
-  uint32_t overflow = sat == SAT_NAN ? nan
+MF_HD Plan make_plan(const FloatSpec& f, int32_t mode, int32_t sat, int32_t flush) {
+  Plan p;
+  for (uint32_t neg = 0; neg < 2; ++neg) {
+    const uint32_t nan = f.has_nan ? nan_code(f, neg) : NO_CODE;
+    const uint32_t sign = neg ? f.sign_bit : 0u;
+    const uint32_t max_code = uint32_t(f.kmax) | sign;
+    const uint32_t inf_or_nan = f.has_inf ? (f.inf_mag | sign) : (f.has_nan ? nan : max_code);
+    // Directed roundings that point toward zero never overflow to Inf (IEEE 754).
+    const bool inward = mode == TOWARD_ZERO || (mode == TOWARD_POSITIVE && neg) ||
+                        (mode == TOWARD_NEGATIVE && !neg);
+    p.nan[neg] = nan;
+    p.overflow[neg] = sat == SAT_NAN ? nan
                       : (sat == SAT_FINITE || sat == SAT_PROPAGATE || inward) ? max_code
                                                                               : inf_or_nan;
-  uint32_t code = k > f.kmax ? overflow
-                  : (k == 0 && f.has_zero) ? zero
-                                           : (uint32_t(k) | (neg ? f.sign_bit : 0u));
-  if (x.cls == IN_INF) code = sat == SAT_FINITE ? max_code : sat == SAT_NAN ? nan : inf_or_nan;
-  if (x.cls == IN_ZERO) code = f.has_zero ? zero : (f.has_nan ? nan : 0u);
+    p.inf[neg] = sat == SAT_FINITE ? max_code : sat == SAT_NAN ? nan : inf_or_nan;
+    p.zero[neg] = (neg && f.negative_zero) ? f.sign_bit : 0u;
+    p.zero_input[neg] = f.has_zero ? p.zero[neg] : (f.has_nan ? nan : 0u);
+  }
+  p.below = (sat == SAT_FINITE || sat == SAT_PROPAGATE || !f.has_nan) ? 0u : p.nan[1];
+  p.flush_below = (flush && f.subnormals) ? (int32_t(1) << f.man_bits) : 0;
+  return p;
+}
+
+template <class W, bool kLean = false>
+MF_HD uint32_t project(const FloatSpec& f, const Plan& p, int32_t mode, int32_t n,
+                       const Parts<W>& x, uint32_t R) {
+  const uint32_t neg = x.neg;
+  int32_t k = round_magnitude<W, kLean>(f, mode, n, R, x.neg, x.sig, x.e_lsb, x.ex);
+  k = int32_t(pick(uint32_t(k < p.flush_below), 0u, uint32_t(k)));
+  const uint32_t zero_result = uint32_t(k == 0) & uint32_t(f.has_zero);
+  const uint32_t finite = uint32_t(x.cls == IN_FINITE);
+  uint32_t code = uint32_t(k) | (f.sign_bit & (0u - neg));
+  code = pick(zero_result, pick(neg, p.zero[1], p.zero[0]), code);
+  code = pick(uint32_t(k > f.kmax), pick(neg, p.overflow[1], p.overflow[0]), code);
+  code = pick(uint32_t(x.cls == IN_INF), pick(neg, p.inf[1], p.inf[0]), code);
+  code = pick(uint32_t(x.cls == IN_ZERO), pick(neg, p.zero_input[1], p.zero_input[0]), code);
   // Unsigned formats: a negative value that does not round to zero is below the range.
-  if (!f.is_signed && neg && x.cls != IN_ZERO && !(x.cls == IN_FINITE && k == 0 && f.has_zero))
-    code = (sat == SAT_FINITE || sat == SAT_PROPAGATE || !f.has_nan) ? 0u : nan;
-  if (x.cls == IN_NAN) code = nan;
+  const uint32_t below = uint32_t(f.is_signed == 0) & neg & uint32_t(x.cls != IN_ZERO) &
+                         uint32_t(x.cls != IN_NAN) & ((finite & zero_result) ^ 1u);
+  code = pick(below, p.below, code);
+  code = pick(uint32_t(x.cls == IN_NAN), pick(neg, p.nan[1], p.nan[0]), code);
   return code;
 }
 
 // ---- Exact decomposition of the input types ----
+MF_HD int32_t input_class(uint32_t special_exp, uint32_t nonzero_mantissa, uint32_t zero) {
+  return int32_t((special_exp << 1) | (special_exp & nonzero_mantissa) | zero);
+}
+
 MF_HD Parts<uint64_t> parts_of(double v) {
   Parts<uint64_t> p;
   const uint64_t u = bits_of(v);
   const uint64_t mag = u & 0x7FFFFFFFFFFFFFFFull;
   const int32_t be = int32_t(mag >> 52);
-  const bool sub = be == 0;
+  const uint32_t sub = uint32_t(be == 0);
   p.neg = uint32_t(u >> 63);
-  p.cls = be == 0x7FF ? ((mag << 12) != 0 ? IN_NAN : IN_INF) : (mag == 0 ? IN_ZERO : IN_FINITE);
-  p.sig = sub ? mag : ((mag & 0xFFFFFFFFFFFFFull) | (uint64_t(1) << 52));
-  p.e_lsb = (sub ? 1 : be) - 1075;
+  p.cls = input_class(uint32_t(be == 0x7FF), uint32_t((mag << 12) != 0), uint32_t(mag == 0));
+  p.sig = sel<uint64_t>(uint32_t(sub), mag, (mag & 0xFFFFFFFFFFFFFull) | (uint64_t(1) << 52));
+  p.e_lsb = sel<int32_t>(uint32_t(sub), 1, be) - 1075;
   // floor(log2) of a subnormal: convert its integer significand exactly (vectorises).
   const int32_t be_sub = int32_t(bits_of(double(int64_t(mag))) >> 52);
-  p.ex = sub ? be_sub - 1023 - 1074 : be - 1023;
+  p.ex = sel<int32_t>(uint32_t(sub), be_sub - 1023 - 1074, be - 1023);
   return p;
 }
 
-template <class W> MF_HD Parts<W> parts_of_float(float v) {
+// kLean: the exponent of a float32 subnormal is reported as -126 (exact only for what
+// round_magnitude needs when lean_ok_float32 holds); saves an int->float conversion.
+template <class W, bool kLean = false> MF_HD Parts<W> parts_of_float(float v) {
   Parts<W> p;
   const uint32_t u = bits_of(v);
   const uint32_t mag = u & 0x7FFFFFFFu;
   const int32_t be = int32_t(mag >> 23);
-  const bool sub = be == 0;
+  const uint32_t sub = uint32_t(be == 0);
   p.neg = u >> 31;
-  p.cls = be == 0xFF ? ((mag << 9) != 0 ? IN_NAN : IN_INF) : (mag == 0 ? IN_ZERO : IN_FINITE);
-  p.sig = W(sub ? mag : ((mag & 0x7FFFFFu) | 0x800000u));
-  p.e_lsb = (sub ? 1 : be) - 150;
-  const int32_t be_sub = int32_t(bits_of(float(int32_t(mag))) >> 23);
-  p.ex = sub ? be_sub - 127 - 149 : be - 127;
+  p.cls = input_class(uint32_t(be == 0xFF), uint32_t((mag << 9) != 0), uint32_t(mag == 0));
+  p.sig = W(sel<uint32_t>(uint32_t(sub), mag, (mag & 0x7FFFFFu) | 0x800000u));
+  p.e_lsb = sel<int32_t>(uint32_t(sub), 1, be) - 150;
+  if constexpr (kLean) {
+    p.ex = max_of(be, 1) - 127;
+  } else {
+    const int32_t be_sub = int32_t(bits_of(float(int32_t(mag))) >> 23);
+    p.ex = sel<int32_t>(uint32_t(sub), be_sub - 127 - 149, be - 127);
+  }
   return p;
 }
 
