@@ -29,8 +29,24 @@ template <class T> const T* cdata_of(const py::array& a) { return static_cast<co
 
 // Parts of one input element; float32 uses 32-bit words for deterministic modes (twice the
 // SIMD width), 64-bit words when random bits are involved.
+// Exact parts of a wider float, decomposed in Python (codec.py PARTS_DTYPE).
+struct PartsIn {
+  std::uint64_t sig;
+  std::int32_t e_lsb;
+  std::int32_t flags;  // class | sign << 8
+};
+static_assert(sizeof(PartsIn) == 16, "PartsIn must match codec.PARTS_DTYPE");
+
 template <class W, bool kLean, class In> MF_HD mf::Parts<W> parts(In v) {
-  if constexpr (std::is_same_v<In, float>) {
+  if constexpr (std::is_same_v<In, PartsIn>) {
+    mf::Parts<W> p;
+    p.cls = v.flags & 0xFF;
+    p.neg = std::uint32_t(v.flags >> 8) & 1u;
+    p.sig = v.sig;
+    p.e_lsb = v.e_lsb;
+    p.ex = v.sig ? v.e_lsb + mf::top_bit(v.sig) : 0;
+    return p;
+  } else if constexpr (std::is_same_v<In, float>) {
     return mf::parts_of_float<W, kLean>(v);
   } else {
     return mf::parts_of(v);
@@ -124,6 +140,7 @@ bool encode_mode(const py::array& x, py::array& out, const FloatSpec& f, int sat
   if (kind == 'f' && isz == 8) MF_DISPATCH(double);
   if (kind == 'i' && isz == 8) MF_DISPATCH(std::int64_t);
   if (kind == 'u' && isz == 8) MF_DISPATCH(std::uint64_t);
+  if (kind == 'V' && isz == 16) MF_DISPATCH(PartsIn);
 #undef MF_DISPATCH
   throw std::invalid_argument("internal: encode input must be float32/float64/int64/uint64");
 }

@@ -33,11 +33,7 @@ def as_real_array(x: Any, name: str = "x") -> np.ndarray:
         if dt.itemsize == 2:
             a = a.astype(np.float32)
         elif dt.itemsize > 8:
-            if np.finfo(dt).nmant > 52:
-                raise TypeError(f"{name} has dtype {dt} with a {np.finfo(dt).nmant + 1}-bit "
-                                "significand; convert it explicitly (float64 is exact for "
-                                "formats of <= 16 bits only if the input is)")
-            a = a.astype(np.float64)
+            a = _exact_parts(a) if np.finfo(dt).nmant > 52 else a.astype(np.float64)
     elif dt.kind == "b":
         a = a.astype(np.int64)
     elif dt.kind == "i":
@@ -48,7 +44,32 @@ def as_real_array(x: Any, name: str = "x") -> np.ndarray:
         a = a.astype(np.float32)
     else:
         raise TypeError(f"{name} must hold real numbers (float, int or bool); got dtype {dt}")
-    return np.ascontiguousarray(a)
+    return _c_contiguous(a)
+
+
+# Exact parts |x| = sig * 2^e_lsb of wider floats (x87 long double): the layout of
+# csrc/module.cpp's PartsIn.  flags = class (0 finite, 1 zero, 2 inf, 3 nan) | sign << 8.
+PARTS_DTYPE = np.dtype([("sig", "<u8"), ("e_lsb", "<i4"), ("flags", "<i4")])
+
+
+def _exact_parts(a: np.ndarray) -> np.ndarray:
+    """Decompose a long double array exactly (its significand has at most 64 bits)."""
+    if np.finfo(a.dtype).nmant > 63:
+        raise TypeError(f"dtype {a.dtype} has more than 64 significand bits; convert it first")
+    out = np.zeros(a.shape, dtype=PARTS_DTYPE)
+    mag = np.abs(a)
+    cls = np.select([np.isnan(a), np.isinf(a), mag == 0], [3, 2, 1], 0)
+    finite = cls == 0
+    m, e = np.frexp(np.where(finite, mag, 1))
+    out["sig"] = np.where(finite, np.ldexp(m, 64), 0).astype(np.uint64)
+    out["e_lsb"] = e - 64
+    out["flags"] = cls | (np.signbit(a).astype(np.int32) << 8)
+    return out
+
+
+def _c_contiguous(a: np.ndarray) -> np.ndarray:
+    """``a`` in C order (np.ascontiguousarray would turn a 0-d array into 1-d)."""
+    return a if a.flags.c_contiguous else a.copy(order="C")
 
 
 def _random_array(random: Any, shape: tuple[int, ...], nbits: int) -> np.ndarray:
@@ -62,7 +83,7 @@ def _random_array(random: Any, shape: tuple[int, ...], nbits: int) -> np.ndarray
                          f"{shape}") from None
     if r.size and (r.min() < 0 or int(r.max()) >= 1 << nbits):
         raise ValueError(f"random values must be in 0..2**{nbits}-1 (random_bits={nbits})")
-    return np.ascontiguousarray(r, dtype=np.uint32)
+    return _c_contiguous(r.astype(np.uint32))
 
 
 def encode(
@@ -142,7 +163,7 @@ def decode(codes: Any, fmt: FormatLike, dtype: Any = np.float64) -> np.ndarray:
         if c.size and (c.min() < 0 or c.max() >= f.num_codes):
             raise ValueError(f"codes must be in 0..{f.num_codes - 1} for {f}")
         c = c.astype(f.dtype)
-    c = np.ascontiguousarray(c)
+    c = _c_contiguous(c)
     work = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
     out = np.empty(c.shape, dtype=work)
     if c.size and cpu.decode(c, f, out) >= f.num_codes:

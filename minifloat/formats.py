@@ -256,15 +256,26 @@ class FloatFormat:
             return math.ldexp(1.0, self.minexp - self.man_bits)
         return self.smallest_normal
 
+    def _neighbours_of_one(self) -> tuple[float, float] | None:
+        vals = np.unique(cpu.value_table(self))
+        vals = vals[np.isfinite(vals)]
+        i = int(np.searchsorted(vals, 1.0))
+        if i < len(vals) and vals[i] == 1.0 and 0 < i < len(vals) - 1:
+            return float(vals[i - 1]), float(vals[i + 1])
+        return None
+
     @property
     def eps(self) -> float:
-        """2**-man_bits: the gap between 1 and the next value."""
-        return math.ldexp(1.0, -self.man_bits)
+        """next(1) - 1: the gap above 1 (2**-man_bits when 1 is not an inner value)."""
+        nb = self._neighbours_of_one()
+        return nb[1] - 1.0 if nb else math.ldexp(1.0, -self.man_bits)
 
     @property
     def epsneg(self) -> float:
-        """2**-(man_bits + 1): the gap between 1 and the previous value."""
-        return math.ldexp(1.0, -self.man_bits - 1)
+        """1 - prev(1): the gap below 1 (2**-(man_bits+1) unless 1 sits at the bottom of the
+        normal range, where the subnormal spacing below is 2**-man_bits)."""
+        nb = self._neighbours_of_one()
+        return 1.0 - nb[0] if nb else math.ldexp(1.0, -self.man_bits - 1)
 
     @property
     def resolution(self) -> float:

@@ -717,7 +717,8 @@ def _probe_values(fmt, dtype, include_nan, intervals, rng):
             pts.add(float(rv))
             pts.add(float(np.nextafter(rv, d(np.inf))))
             pts.add(float(np.nextafter(rv, d(-np.inf))))
-    pts.update([5e-324, 1e-300, 1e-40, 1e-30, 1e30, 3.4028234663852886e38, 1e300, 1.0, 0.5])
+    pts.update([5e-324, 1e-300, 1e-40, 1e-30, 1e30, 3.4028234663852886e38, 1e300, 1.0, 0.5,
+                1.7976931348623157e308])
     vals = []
     for p in pts:
         if not math.isfinite(p):

@@ -49,7 +49,9 @@ def _wide_formats():
     out = {}
     for name in ("float16", "bfloat16"):
         out[name] = (lambda name=name: mf.format(name), O.preset(name))
-    for k, p, s, e in [(12, 5, True, True), (12, 4, False, False), (16, 8, True, True), (10, 3, True, False)]:
+    for k, p, s, e in [(12, 5, True, True), (12, 4, False, False), (16, 8, True, True),
+                       (10, 3, True, False), (12, 1, True, True), (12, 2, False, True),
+                       (12, 1, True, False)]:
         out[O.p3109_name(k, p, s, e)] = (
             lambda a=(k, p, s, e): mf.p3109(a[0], a[1], signed=a[2], extended=a[3]),
             O.p3109(k, p, s, e),
@@ -340,3 +342,65 @@ def test_special_inputs_every_format():
             for sat in _sats(ref):
                 got = mf.encode(arr, fmt, rounding=mode, saturation=sat)
                 O.assert_codes_equal(got, O.project_array(ref, arr, mode, sat), arr, ref, f"{fid} {mode}/{sat}")
+
+
+# ---------------------------------------------------------------------------- random formats
+
+
+def _random_format_kwargs(draw):
+    from hypothesis import assume
+    from hypothesis import strategies as st
+
+    signed = draw(st.booleans())
+    e = draw(st.integers(0, 7))
+    m = draw(st.integers(0, 7))
+    bits = int(signed) + e + m
+    assume(2 <= bits <= 10 and e + m >= 2)
+    nan = draw(st.sampled_from(O.NAN_KINDS))
+    if nan == "ieee":
+        assume(e >= 1 and m >= 1)
+    if nan == "negzero":
+        assume(signed)
+    subnormals = draw(st.booleans()) if e >= 1 else True
+    infinities = draw(st.booleans())
+    default_bias = 2 ** (e - 1) - 1 if e >= 1 else 0
+    bias = draw(st.integers(default_bias - 6, default_bias + 6))
+    kw = dict(exp_bits=e, man_bits=m, bias=bias, signed=signed, subnormals=subnormals,
+              infinities=infinities, nan=nan, negative_zero=(nan != "negzero"))
+    try:
+        ref = O.OFormat(**kw)
+    except ValueError:
+        assume(False)
+    assume(len(ref.ladder) >= 3)
+    assume(ref.has_zero or ref.has_nan)  # zero input needs a zero or a NaN
+    return kw, ref
+
+
+def test_random_formats_hypothesis():
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=120, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def check(data):
+        kw, ref = _random_format_kwargs(data.draw)
+        fmt = mf.FloatFormat(**kw)
+        assert O.OFormat.of(fmt) == ref
+        mode = data.draw(st.sampled_from(O.DETERMINISTIC))
+        sat = data.draw(st.sampled_from([s for s in O.SATURATIONS if s != "nan" or ref.has_nan]))
+        flush = data.draw(st.booleans())
+        dtype = data.draw(st.sampled_from([np.float64, np.float32]))
+        xs = O.probe_values(ref, dtype, include_nan=ref.has_nan)
+        got = mf.encode(xs, fmt, rounding=mode, saturation=sat, flush_subnormals=flush)
+        exp = O.project_array(ref, xs, mode, sat, flush_subnormals=flush)
+        O.assert_codes_equal(got, exp, xs, ref, f"{kw} {mode}/{sat} flush={flush}")
+        codes = np.arange(ref.num_codes)
+        dec = mf.decode(codes, fmt)
+        expd = O.decode_table(ref)
+        same = ((dec == expd) & (np.signbit(dec) == np.signbit(expd))) | (np.isnan(dec) & np.isnan(expd))
+        assert same.all(), kw
+
+    hypothesis  # noqa: B018
+    check()

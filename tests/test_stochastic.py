@@ -19,6 +19,7 @@ FORMATS = {
     "binary8p1ue": (lambda: mf.p3109(8, 1, signed=False), O.p3109(8, 1, False)),
     "bfloat16": (lambda: mf.format("bfloat16"), O.preset("bfloat16")),
     "float4_e2m1fn": (lambda: mf.format("float4_e2m1fn"), O.preset("float4_e2m1fn")),
+    "float8_e8m0fnu": (lambda: mf.format("float8_e8m0fnu"), O.preset("float8_e8m0fnu")),
 }
 
 MODES = ("stochastic_a", "stochastic_b", "stochastic_c", "stochastic_equal")
@@ -47,8 +48,7 @@ def _xs_at(ref, nus, intervals):
             fx = float(x)
             if Fraction(fx) == x:
                 xs.append(fx)
-                if ref.signed or True:
-                    xs.append(-fx)
+                xs.append(-fx)  # unsigned formats: the negative-input rule
     return np.array(xs)
 
 
@@ -71,7 +71,7 @@ def test_all_R_values(fid, mode, N):
     R = np.arange(1 << N)
     xs = np.repeat(base, 1 << N)
     rs = np.tile(R, base.size)
-    for sat in ("none", "finite"):
+    for sat in [s for s in O.SATURATIONS if s != "nan" or ref.has_nan]:
         got = mf.encode(xs, fmt, rounding=mode, saturation=sat, random_bits=N, random=rs)
         assert got.shape == xs.shape
         exp = [O.project(ref, float(x), mode, sat, random_bits=N, R=int(r)) for x, r in zip(xs, rs)]
@@ -156,6 +156,39 @@ def test_seeded_matches_oracle_stream(mode, N, seed, rng):
         # same call, same result
         again = mf.encode(xs, fmt, rounding=mode, seed=seed, offset=offset, **kw)
         assert np.array_equal(got, again)
+
+
+@pytest.mark.parametrize("fid", sorted(FORMATS))
+def test_seeded_float32_and_flush(fid, rng):
+    make, ref = FORMATS[fid]
+    fmt = make()
+    xs = _probe_xs(ref, 300, rng)
+    xs = np.concatenate([xs, xs / 16.0, xs * 3.0]).astype(np.float32)
+    with np.errstate(over="ignore"):
+        xs = xs[np.isfinite(xs)]
+    R = O.random_stream(77, 0, xs.size, 6)
+    for flush in (False, True):
+        for sat in ("none", "propagate"):
+            got = mf.encode(xs, fmt, rounding="stochastic_b", random_bits=6, seed=77,
+                            saturation=sat, flush_subnormals=flush)
+            exp = [O.project(ref, float(x), "stochastic_b", sat, random_bits=6, R=int(r),
+                             flush_subnormals=flush) for x, r in zip(xs, R)]
+            O.assert_codes_equal(got, exp, xs, ref, f"float32 stochastic_b flush={flush} {sat}")
+
+
+@pytest.mark.parametrize("mode", ["stochastic_a", "stochastic_b", "stochastic_c"])
+def test_integer_input_stochastic_exact(mode):
+    """ν of a large integer is computed from its exact value, not from float64(x)."""
+    ref = O.preset("bfloat16")
+    base = 1 << 60  # bfloat16 spacing here is 2^53
+    ints = [base + 1, base + (1 << 50) + 1, base + (1 << 52) + 1, base + (1 << 53) - 1,
+            -(base + (1 << 51) + 3), (1 << 62) + (1 << 54) + 1]
+    N = 3
+    xs = np.repeat(np.array(ints, dtype=np.int64), 1 << N)
+    rs = np.tile(np.arange(1 << N), len(ints))
+    got = mf.encode(xs, "bfloat16", rounding=mode, random_bits=N, random=rs)
+    exp = [O.project(ref, int(x), mode, random_bits=N, R=int(r)) for x, r in zip(xs, rs)]
+    O.assert_codes_equal(got, exp, xs.astype(np.float64), ref, f"int64 {mode}")
 
 
 def test_seeded_uses_c_order_flat_index(rng):

@@ -1,0 +1,137 @@
+"""The ``minifloat`` command: ``info`` (properties and code layout of a format) and
+``table`` (every code with its exact value, IEEE P3109 value-table CSV layout)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+
+import numpy as np
+
+from .codec import decode
+from .formats import FloatFormat, format
+
+
+def hex_value(v: float) -> str:
+    """A value as a shortest hex float (``0x1.cp+8``), ``inf``/``-inf``/``nan``, ``0x0p+0``."""
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    h = float(v).hex()  # e.g. '0x1.c000000000000p+8'
+    mant, exp = h.split("p")
+    if "." in mant:
+        mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}p{exp}"
+
+
+def value_rows(fmt: FloatFormat) -> list[tuple[int, float, bool]]:
+    """(code, value, subnormal) for every code of ``fmt``."""
+    codes = np.arange(fmt.num_codes)
+    values = decode(codes, fmt)
+    rows = []
+    for c, v in zip(codes.tolist(), values.tolist()):
+        mag = c & ((1 << (fmt.exp_bits + fmt.man_bits)) - 1)
+        sub = fmt.subnormals and (mag >> fmt.man_bits) == 0 and v != 0 and not math.isnan(v)
+        rows.append((c, v, bool(sub)))
+    return rows
+
+
+def table_csv(fmt: FloatFormat) -> str:
+    """The value table as CSV text: header ``codepoint,value,subnormal``."""
+    width = (fmt.bits + 3) // 4
+    lines = ["codepoint,value,subnormal"]
+    lines += [f"0x{c:0{width}X},{hex_value(v)},{int(s)}" for c, v, s in value_rows(fmt)]
+    return "\n".join(lines) + "\n"
+
+
+def info_text(fmt: FloatFormat) -> str:
+    """Human-readable properties and bit layout."""
+    sign = "1 sign bit | " if fmt.signed else "no sign bit | "
+    layout = f"{sign}{fmt.exp_bits} exponent bits | {fmt.man_bits} mantissa bits"
+    opt = lambda c: "none" if c is None else f"0x{c:0{(fmt.bits + 3) // 4}X}"  # noqa: E731
+    items = [
+        ("format", repr(fmt)),
+        ("layout", f"{layout}  ({fmt.bits} bits, {fmt.num_codes} codes, dtype {fmt.dtype})"),
+        ("bias", str(fmt.bias)),
+        ("max", f"{fmt.max!r} ({hex_value(fmt.max)})"),
+        ("min", repr(fmt.min)),
+        ("smallest_normal", f"{fmt.smallest_normal!r} ({hex_value(fmt.smallest_normal)})"),
+        ("smallest_subnormal",
+         f"{fmt.smallest_subnormal!r} ({hex_value(fmt.smallest_subnormal)})"),
+        ("eps / epsneg", f"{fmt.eps!r} / {fmt.epsneg!r}"),
+        ("minexp / maxexp", f"{fmt.minexp} / {fmt.maxexp}"),
+        ("subnormals", str(fmt.subnormals)),
+        ("infinities", f"{fmt.has_inf} (+Inf code {opt(fmt.code_of_inf)})"),
+        ("nan", f"{fmt.nan!r} (canonical NaN code {opt(fmt.code_of_nan)})"),
+        ("zero", f"code {opt(fmt.code_of_zero)}; negative zero: {fmt.negative_zero}"),
+        ("code_of_max", opt(fmt.code_of_max)),
+    ]
+    w = max(len(k) for k, _ in items)
+    return "\n".join(f"{k:<{w}}  {v}" for k, v in items) + "\n"
+
+
+def _format_arg(name: str, bias: int | None) -> FloatFormat:
+    fmt = format(name)
+    return fmt if bias is None else fmt.replace(bias=bias)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Write via a temporary file in the same folder, so a failure leaves nothing half-written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".minifloat-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``minifloat`` command."""
+    p = argparse.ArgumentParser(prog="minifloat", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, helptext in (("info", "properties and code layout of a format"),
+                           ("table", "every code with its value (P3109 CSV layout)")):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("format", help="preset or alias (e4m3, float8_e5m2, bf16, ...) or "
+                                       "P3109 name (binary8p3, binary8p4uf, ...)")
+        sp.add_argument("--bias", type=int, default=None,
+                        help="override the exponent bias (asymmetric exponent offset)")
+        if name == "table":
+            sp.add_argument("--out", default=None, help="write the CSV here instead of stdout")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for bad arguments, 1 for I/O errors)."""
+    args = build_parser().parse_args(argv)
+    try:
+        fmt = _format_arg(args.format, args.bias)
+    except (ValueError, TypeError) as e:
+        print(f"minifloat: error: {e}", file=sys.stderr)
+        return 2
+    if args.command == "info":
+        sys.stdout.write(info_text(fmt))
+        return 0
+    text = table_csv(fmt)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        _write_atomic(args.out, text)
+    except OSError as e:
+        print(f"minifloat: error: cannot write {args.out}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
