@@ -8,7 +8,6 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import oracle  # noqa: E402
 
 
 def pytest_configure(config):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import math
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -258,7 +258,7 @@ def _exact_float(v):
     return math.isfinite(f) and Fraction(f) == v
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached_format(key):
     e, m, bias, signed, sub, inf, nan, nz = key
     return OFormat(e, m, bias, signed, sub, inf, nan, nz)

@@ -3,9 +3,8 @@
 import math
 
 import numpy as np
-import pytest
-
 import oracle as O
+import pytest
 
 mf = pytest.importorskip("minifloat")
 

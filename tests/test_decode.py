@@ -6,9 +6,8 @@ own attributes.
 """
 
 import numpy as np
-import pytest
-
 import oracle as O
+import pytest
 
 mf = pytest.importorskip("minifloat")
 

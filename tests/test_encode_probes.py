@@ -6,12 +6,10 @@ other input dtypes rounded once from their exact value.
 """
 
 import math
-from fractions import Fraction
 
 import numpy as np
-import pytest
-
 import oracle as O
+import pytest
 
 mf = pytest.importorskip("minifloat")
 

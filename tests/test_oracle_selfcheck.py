@@ -8,9 +8,8 @@ import math
 from fractions import Fraction
 
 import numpy as np
-import pytest
-
 import oracle as O
+import pytest
 
 # ---------------------------------------------------------------------------- Philox
 

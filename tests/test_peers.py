@@ -5,9 +5,8 @@ Expected values come from the peers.  tests/oracle.py is only used to *generate*
 """
 
 import numpy as np
-import pytest
-
 import oracle as O
+import pytest
 
 mf = pytest.importorskip("minifloat")
 

@@ -7,9 +7,8 @@ import math
 from fractions import Fraction
 
 import numpy as np
-import pytest
-
 import oracle as O
+import pytest
 
 mf = pytest.importorskip("minifloat")
 
