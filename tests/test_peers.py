@@ -223,7 +223,7 @@ def test_stochastic_matches_gfloat(gid, N):
     xs = xs[~np.isnan(xs)]
     sats = [True] + ([False] if (fi.domain == Domain.Extended or fi.num_nans > 0) else [])
     rng = np.random.default_rng(fi.k * 1000 + fi.precision * 10 + N)
-    for rep in range(2):
+    for _rep in range(2):
         srbits = rng.integers(0, 1 << N, size=xs.shape)
         for rm, mode in [(RM.Stochastic, "stochastic_c"), (RM.StochasticFast, "stochastic_b"),
                          (RM.StochasticFastest, "stochastic_a")]:

@@ -80,7 +80,6 @@ def test_all_R_values(fid, mode, N):
 @pytest.mark.parametrize("N", [1, 3, 5])
 def test_stochastic_a_exact_up_count(N):
     """ν = j/2^N exactly: exactly j of the 2^N values of R round away (semantics.md §2)."""
-    ref = O.preset("float8_e4m3fn")
     t, u = Fraction(9, 32), Fraction(5, 16)
     for j in range(1 << N):
         x = float(t + (u - t) * Fraction(j, 1 << N))
