@@ -12,8 +12,19 @@ from .rounding import ROUNDINGS, SATURATIONS, config
 
 __version__ = "0.1.0"
 
+
+def get_include() -> str:
+    """Folder holding the installed header core (``minifloat/*.h``): the same files the C++
+    extension was built from, for the GPU backend (NVRTC) and for C++ users."""
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    installed = os.path.join(here, "include")
+    # An editable install runs from the checkout, where the headers are in csrc/include.
+    return installed if os.path.isdir(installed) else os.path.join(here, "..", "csrc", "include")
+
 __all__ = [
     "ALIASES", "PRESETS", "ROUNDINGS", "SATURATIONS", "FloatFormat", "config", "decode",
-    "encode", "format", "get_num_threads", "p3109", "philox_words", "quantize",
+    "encode", "format", "get_include", "get_num_threads", "p3109", "philox_words", "quantize",
     "set_num_threads",
 ]

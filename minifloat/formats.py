@@ -48,7 +48,7 @@ class FloatFormat:
     Args:
         exp_bits: exponent width e (0..15).
         man_bits: mantissa (fraction) width m (0..15); precision p = m + 1.
-        bias: exponent bias, any integer; default ``2**(e-1) - 1``.
+        bias: exponent bias, any integer; default ``2**(e-1) - 1`` (0 when ``exp_bits=0``).
         signed: a sign bit is present (total bits = signed + e + m, 2..16).
         subnormals: ``E == 0`` is the subnormal binade (with zero); when False it is a normal
             binade and the format has no zero (OCP E8M0).

@@ -9,7 +9,6 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 
-
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long exhaustive sweeps (run with -m slow)")
     config.addinivalue_line(

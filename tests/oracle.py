@@ -669,11 +669,6 @@ def _to_float_or_none(v):
 
 
 def probe_values(fmt, dtype=np.float64, include_nan=None, intervals=None, rng=None):
-    with np.errstate(over="ignore", invalid="ignore"):
-        return _probe_values(fmt, dtype, include_nan, intervals, rng)
-
-
-def _probe_values(fmt, dtype, include_nan, intervals, rng):
     """Probe inputs for a format as an array of `dtype` (float32 or float64).
 
     Every finite value, every midpoint between neighbours (including max and the next value
@@ -683,6 +678,11 @@ def _probe_values(fmt, dtype, include_nan, intervals, rng):
     `intervals`: if given, only that many randomly chosen ladder intervals are probed
     (for 16-bit formats).
     """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _probe_values(fmt, dtype, include_nan, intervals, rng)
+
+
+def _probe_values(fmt, dtype, include_nan, intervals, rng):
     f = OFormat.of(fmt)
     dt = np.dtype(dtype)
     if include_nan is None:
@@ -717,8 +717,20 @@ def _probe_values(fmt, dtype, include_nan, intervals, rng):
             pts.add(float(rv))
             pts.add(float(np.nextafter(rv, d(np.inf))))
             pts.add(float(np.nextafter(rv, d(-np.inf))))
-    pts.update([5e-324, 1e-300, 1e-40, 1e-30, 1e30, 3.4028234663852886e38, 1e300, 1.0, 0.5,
-                1.7976931348623157e308])
+    pts.update(
+        [
+            5e-324,
+            1e-300,
+            1e-40,
+            1e-30,
+            1e30,
+            3.4028234663852886e38,
+            1e300,
+            1.0,
+            0.5,
+            1.7976931348623157e308,
+        ]
+    )
     vals = []
     for p in pts:
         if not math.isfinite(p):

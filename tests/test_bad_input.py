@@ -26,7 +26,16 @@ E4M3 = "float8_e4m3fn"
         1.0 + 1.0j,
         "0.5",
     ],
-    ids=["complex128", "complex64", "object-none", "object-floats", "str", "bytes", "py-complex", "py-str"],
+    ids=[
+        "complex128",
+        "complex64",
+        "object-none",
+        "object-floats",
+        "str",
+        "bytes",
+        "py-complex",
+        "py-str",
+    ],
 )
 @pytest.mark.parametrize("fn", ["encode", "quantize"])
 def test_non_real_input_is_type_error(fn, x):
@@ -110,12 +119,18 @@ def test_random_bits_out_of_range(bits):
 
 def test_random_shape_mismatch():
     x = np.full(10, 0.3)
-    for r in (np.zeros(9, dtype=np.uint32), np.zeros((10, 2), dtype=np.uint32), np.zeros(11, dtype=np.uint32)):
+    for r in (
+        np.zeros(9, dtype=np.uint32),
+        np.zeros((10, 2), dtype=np.uint32),
+        np.zeros(11, dtype=np.uint32),
+    ):
         with pytest.raises(ValueError):
             mf.encode(x, E4M3, rounding="stochastic_a", random_bits=4, random=r)
     x2 = np.full((3, 4), 0.3)
     with pytest.raises(ValueError):
-        mf.encode(x2, E4M3, rounding="stochastic_a", random_bits=4, random=np.zeros((4, 3), np.uint32))
+        mf.encode(
+            x2, E4M3, rounding="stochastic_a", random_bits=4, random=np.zeros((4, 3), np.uint32)
+        )
 
 
 @pytest.mark.parametrize("N", [1, 3, 8, 16])
@@ -131,14 +146,24 @@ def test_random_value_too_large(N):
 
 def test_random_negative_value():
     with pytest.raises(ValueError):
-        mf.encode(np.full(2, 0.3), E4M3, rounding="stochastic_a", random_bits=8,
-                  random=np.array([1, -1], dtype=np.int64))
+        mf.encode(
+            np.full(2, 0.3),
+            E4M3,
+            rounding="stochastic_a",
+            random_bits=8,
+            random=np.array([1, -1], dtype=np.int64),
+        )
 
 
 def test_random_not_integer():
     with pytest.raises((TypeError, ValueError)):
-        mf.encode(np.full(2, 0.3), E4M3, rounding="stochastic_a", random_bits=8,
-                  random=np.array([0.5, 1.0]))
+        mf.encode(
+            np.full(2, 0.3),
+            E4M3,
+            rounding="stochastic_a",
+            random_bits=8,
+            random=np.array([0.5, 1.0]),
+        )
 
 
 def test_stochastic_equal_random_too_large_for_default_bits():
@@ -151,8 +176,15 @@ def test_stochastic_equal_random_too_large_for_default_bits():
 
 @pytest.mark.parametrize(
     "name, code",
-    [("float6_e2m3fn", 64), ("float4_e2m1fn", 16), ("float4_e2m1fn", 255), ("float8_e4m3fn", 256),
-     ("float16", 65536), ("binary12p5se", 4096), ("float8_e4m3fn", -1)],
+    [
+        ("float6_e2m3fn", 64),
+        ("float4_e2m1fn", 16),
+        ("float4_e2m1fn", 255),
+        ("float8_e4m3fn", 256),
+        ("float16", 65536),
+        ("binary12p5se", 4096),
+        ("float8_e4m3fn", -1),
+    ],
 )
 def test_decode_code_out_of_range(name, code):
     codes = np.array([0, code, 1], dtype=np.int64)
@@ -184,7 +216,9 @@ def test_empty_arrays():
         assert mf.decode(np.zeros(shape, np.uint8), E4M3).shape == shape
 
 
-@pytest.mark.parametrize("x", [np.array(0.3), np.float64(0.3), np.float32(0.3), 0.3, 3, np.int16(-7)])
+@pytest.mark.parametrize(
+    "x", [np.array(0.3), np.float64(0.3), np.float32(0.3), 0.3, 3, np.int16(-7)]
+)
 def test_zero_d_input_gives_zero_d_output(x):
     ref = O.preset(E4M3)
     c = mf.encode(x, E4M3)
@@ -219,9 +253,12 @@ def test_layouts_give_same_codes(dtype):
     base = (rng.standard_normal(600) * 50).astype(dtype)
     for what, x in _layouts(base):
         cont = np.ascontiguousarray(x)
-        for kw in ({}, {"rounding": "toward_negative", "saturation": "finite"},
-                   {"rounding": "stochastic_b", "random_bits": 5, "seed": 9, "offset": 3},
-                   {"rounding": "stochastic", "seed": 10}):
+        for kw in (
+            {},
+            {"rounding": "toward_negative", "saturation": "finite"},
+            {"rounding": "stochastic_b", "random_bits": 5, "seed": 9, "offset": 3},
+            {"rounding": "stochastic", "seed": 10},
+        ):
             got = mf.encode(x, "float8_e5m2", **kw)
             exp = mf.encode(cont, "float8_e5m2", **kw)
             assert got.shape == x.shape, what
@@ -232,14 +269,18 @@ def test_layouts_give_same_codes(dtype):
 
 def test_layouts_random_array():
     rng = np.random.default_rng(12)
-    x = (rng.standard_normal((8, 10)) * 3)
+    x = rng.standard_normal((8, 10)) * 3
     r = rng.integers(0, 16, size=(10, 8)).T  # non-contiguous random
     got = mf.encode(x, E4M3, rounding="stochastic_a", random_bits=4, random=r)
     exp = mf.encode(x, E4M3, rounding="stochastic_a", random_bits=4, random=np.ascontiguousarray(r))
     assert np.array_equal(got, exp)
     ref = O.preset(E4M3)
-    expo = np.array([O.project(ref, float(a), "stochastic_a", random_bits=4, R=int(b))
-                     for a, b in zip(x.reshape(-1), r.reshape(-1))]).reshape(x.shape)
+    expo = np.array(
+        [
+            O.project(ref, float(a), "stochastic_a", random_bits=4, R=int(b))
+            for a, b in zip(x.reshape(-1), r.reshape(-1))
+        ]
+    ).reshape(x.shape)
     assert np.array_equal(got, expo)
 
 

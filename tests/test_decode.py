@@ -17,7 +17,9 @@ def _check_same(got, ref, what):
     ref = np.asarray(ref, dtype=np.float64).reshape(-1)
     assert got.shape == ref.shape
     nan_g, nan_r = np.isnan(got), np.isnan(ref)
-    bad = np.nonzero((nan_g != nan_r) | (~nan_r & ((got != ref) | (np.signbit(got) != np.signbit(ref)))))[0]
+    bad = np.nonzero(
+        (nan_g != nan_r) | (~nan_r & ((got != ref) | (np.signbit(got) != np.signbit(ref))))
+    )[0]
     if bad.size:
         lines = [f"code {i:#x}: expected {ref[i]!r} got {got[i]!r}" for i in bad[:10]]
         pytest.fail(f"{what}: {bad.size} codes decode wrong\n" + "\n".join(lines), pytrace=False)
@@ -106,7 +108,11 @@ def test_decode_shapes_and_dtypes():
         assert np.shape(out) == (), (type(scalar), np.shape(out))
         assert float(out) == 1.0
     # non-contiguous codes
-    _check_same(mf.decode(codes[:, ::2, ::-1], fmt), O.decode_table(ref).reshape(4, 8, 8)[:, ::2, ::-1], "strided")
+    _check_same(
+        mf.decode(codes[:, ::2, ::-1], fmt),
+        O.decode_table(ref).reshape(4, 8, 8)[:, ::2, ::-1],
+        "strided",
+    )
 
 
 def test_decode_empty():

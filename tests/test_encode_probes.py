@@ -47,9 +47,15 @@ def _wide_formats():
     out = {}
     for name in ("float16", "bfloat16"):
         out[name] = (lambda name=name: mf.format(name), O.preset(name))
-    for k, p, s, e in [(12, 5, True, True), (12, 4, False, False), (16, 8, True, True),
-                       (10, 3, True, False), (12, 1, True, True), (12, 2, False, True),
-                       (12, 1, True, False)]:
+    for k, p, s, e in [
+        (12, 5, True, True),
+        (12, 4, False, False),
+        (16, 8, True, True),
+        (10, 3, True, False),
+        (12, 1, True, True),
+        (12, 2, False, True),
+        (12, 1, True, False),
+    ]:
         out[O.p3109_name(k, p, s, e)] = (
             lambda a=(k, p, s, e): mf.p3109(a[0], a[1], signed=a[2], extended=a[3]),
             O.p3109(k, p, s, e),
@@ -133,9 +139,12 @@ def test_quantize_small(fid):
             assert got.dtype == dtype and got.shape == xs.shape
             with np.errstate(over="ignore"):
                 exp = np.array(
-                    [O.decode_float(ref, c) for c in O.project_array(ref, xs, mode)], dtype=np.float64
+                    [O.decode_float(ref, c) for c in O.project_array(ref, xs, mode)],
+                    dtype=np.float64,
                 ).astype(dtype)
-            same = (got == exp) & (np.signbit(got) == np.signbit(exp)) | (np.isnan(got) & np.isnan(exp))
+            same = (got == exp) & (np.signbit(got) == np.signbit(exp)) | (
+                np.isnan(got) & np.isnan(exp)
+            )
             assert same.all(), (mode, dtype, xs[~same][:5], got[~same][:5], exp[~same][:5])
 
 
@@ -195,8 +204,13 @@ def test_float64_rounded_once_e4m3():
     xs = np.array([1.0625 + 2.0**-45, 1.0625 - 2.0**-45, 1.1875 + 2.0**-45, 1.1875 - 2.0**-45])
     assert np.all(xs.astype(np.float32) != xs)
     for mode in ("nearest_even", "nearest_away", "nearest_zero", "odd", "toward_zero"):
-        O.assert_codes_equal(mf.encode(xs, "float8_e4m3fn", rounding=mode),
-                             O.project_array(ref, xs, mode), xs, ref, mode)
+        O.assert_codes_equal(
+            mf.encode(xs, "float8_e4m3fn", rounding=mode),
+            O.project_array(ref, xs, mode),
+            xs,
+            ref,
+            mode,
+        )
     assert mf.encode(xs, "float8_e4m3fn").tolist() == [0x39, 0x38, 0x3A, 0x39]
 
 
@@ -206,7 +220,9 @@ def test_longdouble_rounded_once():
     one = np.longdouble(1)
     x = one + np.longdouble(2.0**-11) + np.longdouble(2.0**-60)
     assert float(x) == 1.0 + 2.0**-11  # float64 would make it a tie
-    xs = np.array([x, -x, one + np.longdouble(2.0**-11) - np.longdouble(2.0**-60)], dtype=np.longdouble)
+    xs = np.array(
+        [x, -x, one + np.longdouble(2.0**-11) - np.longdouble(2.0**-60)], dtype=np.longdouble
+    )
     ref = O.preset("float16")
     exp = O.project_array(ref, list(xs))
     assert exp.tolist() == [0x3C01, 0xBC01, 0x3C00]
@@ -239,7 +255,9 @@ INT_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.in
 
 
 @pytest.mark.parametrize("dtype", INT_DTYPES)
-@pytest.mark.parametrize("name", ["bfloat16", "float16", "float8_e4m3fn", "float8_e8m0fnu", "binary8p3se"])
+@pytest.mark.parametrize(
+    "name", ["bfloat16", "float16", "float8_e4m3fn", "float8_e8m0fnu", "binary8p3se"]
+)
 def test_integer_inputs(dtype, name, rng):
     info = np.iinfo(dtype)
     vals = set([info.min, info.max, 0, 1, 2, 3, 5, 7, 9, 17, 255, 257])
@@ -268,7 +286,10 @@ def test_integer_inputs(dtype, name, rng):
 def test_int64_near_2_60_exact():
     ref = O.preset("bfloat16")
     base = 1 << 60
-    xs = np.array([base + 1, base + (1 << 52) + 1, base + (1 << 52), base - 1, -(base + 1), (1 << 63) - 1], dtype=np.int64)
+    xs = np.array(
+        [base + 1, base + (1 << 52) + 1, base + (1 << 52), base - 1, -(base + 1), (1 << 63) - 1],
+        dtype=np.int64,
+    )
     ints = [int(v) for v in xs]
     up = mf.encode(xs, "bfloat16", rounding="toward_positive")
     assert up.tolist() == [O.project(ref, v, "toward_positive") for v in ints]
@@ -286,7 +307,10 @@ def test_uint64_max():
     for name in ("bfloat16", "float16", "float8_e5m2", "float8_e8m0fnu"):
         ref = O.preset(name)
         for mode in O.DETERMINISTIC:
-            assert mf.encode(x, name, rounding=mode).tolist() == [O.project(ref, v, mode)], (name, mode)
+            assert mf.encode(x, name, rounding=mode).tolist() == [O.project(ref, v, mode)], (
+                name,
+                mode,
+            )
 
 
 def test_bool_input():
@@ -332,14 +356,27 @@ def test_special_inputs_every_format():
     for fid, (make, ref) in sorted(SMALL.items()):
         fmt = make()
         s = float(ref.smallest_subnormal())
-        xs = [0.0, -0.0, math.inf, -math.inf, s / 2, -s / 2, s / 2 * 1.0000001, 1e300, -1e300, 5e-324]
+        xs = [
+            0.0,
+            -0.0,
+            math.inf,
+            -math.inf,
+            s / 2,
+            -s / 2,
+            s / 2 * 1.0000001,
+            1e300,
+            -1e300,
+            5e-324,
+        ]
         if ref.has_nan:
             xs += [math.nan, -math.nan]
         arr = np.array(xs)
         for mode in O.DETERMINISTIC:
             for sat in _sats(ref):
                 got = mf.encode(arr, fmt, rounding=mode, saturation=sat)
-                O.assert_codes_equal(got, O.project_array(ref, arr, mode, sat), arr, ref, f"{fid} {mode}/{sat}")
+                O.assert_codes_equal(
+                    got, O.project_array(ref, arr, mode, sat), arr, ref, f"{fid} {mode}/{sat}"
+                )
 
 
 # ---------------------------------------------------------------------------- random formats
@@ -363,8 +400,16 @@ def _random_format_kwargs(draw):
     infinities = draw(st.booleans())
     default_bias = 2 ** (e - 1) - 1 if e >= 1 else 0
     bias = draw(st.integers(default_bias - 6, default_bias + 6))
-    kw = dict(exp_bits=e, man_bits=m, bias=bias, signed=signed, subnormals=subnormals,
-              infinities=infinities, nan=nan, negative_zero=(nan != "negzero"))
+    kw = dict(
+        exp_bits=e,
+        man_bits=m,
+        bias=bias,
+        signed=signed,
+        subnormals=subnormals,
+        infinities=infinities,
+        nan=nan,
+        negative_zero=(nan != "negzero"),
+    )
     try:
         ref = O.OFormat(**kw)
     except ValueError:
@@ -379,8 +424,13 @@ def test_random_formats_hypothesis():
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    @settings(max_examples=200, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=200,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(st.data())
     def check(data):
         kw, ref = _random_format_kwargs(data.draw)
@@ -400,15 +450,20 @@ def test_random_formats_hypothesis():
             seed = data.draw(st.integers(0, 2**64 - 1))
             R = O.random_stream(seed, 0, xs.size, N)
             kwn = {} if mode == "stochastic" else {"random_bits": N}
-            got = mf.encode(xs, fmt, rounding=mode, saturation=sat, flush_subnormals=flush,
-                            seed=seed, **kwn)
-            exp = [O.project(ref, float(x), mode, sat, random_bits=N, R=int(r),
-                             flush_subnormals=flush) for x, r in zip(xs, R)]
+            got = mf.encode(
+                xs, fmt, rounding=mode, saturation=sat, flush_subnormals=flush, seed=seed, **kwn
+            )
+            exp = [
+                O.project(ref, float(x), mode, sat, random_bits=N, R=int(r), flush_subnormals=flush)
+                for x, r in zip(xs, R)
+            ]
         O.assert_codes_equal(got, exp, xs, ref, f"{kw} {mode}/{sat} flush={flush}")
         codes = np.arange(ref.num_codes)
         dec = mf.decode(codes, fmt)
         expd = O.decode_table(ref)
-        same = ((dec == expd) & (np.signbit(dec) == np.signbit(expd))) | (np.isnan(dec) & np.isnan(expd))
+        same = ((dec == expd) & (np.signbit(dec) == np.signbit(expd))) | (
+            np.isnan(dec) & np.isnan(expd)
+        )
         assert same.all(), kw
 
     hypothesis  # noqa: B018

@@ -221,7 +221,17 @@ def test_p3109_eps(k):
             assert (fmt.eps, fmt.epsneg) == (props["eps"], props["epsneg"]), (k, p, signed, ext)
 
 
-@pytest.mark.parametrize("k,p,signed,ext", [(8, 3, True, True), (8, 4, True, False), (8, 1, False, True), (8, 5, False, False), (12, 5, True, True), (6, 3, False, True)])
+@pytest.mark.parametrize(
+    "k,p,signed,ext",
+    [
+        (8, 3, True, True),
+        (8, 4, True, False),
+        (8, 1, False, True),
+        (8, 5, False, False),
+        (12, 5, True, True),
+        (6, 3, False, True),
+    ],
+)
 def test_p3109_names(k, p, signed, ext):
     fmt = mf.p3109(k, p, signed=signed, extended=ext)
     assert mf.format(O.p3109_name(k, p, signed, ext)) == fmt
@@ -234,7 +244,9 @@ def test_p3109_default_is_signed_extended():
     assert mf.format("binary8p3") == mf.format("binary8p3se")
 
 
-@pytest.mark.parametrize("k,p,signed", [(16, 1, True), (13, 1, True), (12, 1, False), (15, 2, False)])
+@pytest.mark.parametrize(
+    "k,p,signed", [(16, 1, True), (13, 1, True), (12, 1, False), (15, 2, False)]
+)
 def test_p3109_beyond_float64_raises(k, p, signed):
     assert not _p3109_ok(k, p, signed, True)
     with pytest.raises(ValueError, match="float64"):
@@ -356,7 +368,9 @@ def test_total_bits_bounds_ok():
     assert np.dtype(mf.FloatFormat(4, 3).dtype) == np.uint8
 
 
-@pytest.mark.parametrize("name", ["float8_nope", "e9m9", "", "binary8p9", "binary8p0", "binary8p3xx", "float8"])
+@pytest.mark.parametrize(
+    "name", ["float8_nope", "e9m9", "", "binary8p9", "binary8p0", "binary8p3xx", "float8"]
+)
 def test_unknown_name(name):
     with pytest.raises(ValueError):
         mf.format(name)

@@ -32,7 +32,12 @@ def _nus(N):
         out.add(Fraction(j, 1 << N) + Fraction(1, 1 << (N + 7)))
         if j:
             out.add(Fraction(j, 1 << N) - Fraction(1, 1 << (N + 9)))
-    out |= {Fraction(1, 2), Fraction(1, 3 << 20) * 3, Fraction(1, 1 << 30), 1 - Fraction(1, 1 << 30)}
+    out |= {
+        Fraction(1, 2),
+        Fraction(1, 3 << 20) * 3,
+        Fraction(1, 1 << 30),
+        1 - Fraction(1, 1 << 30),
+    }
     return sorted(v for v in out if 0 <= v < 1)
 
 
@@ -62,10 +67,15 @@ def _intervals(ref):
 def test_all_R_values(fid, mode, N):
     make, ref = FORMATS[fid]
     fmt = make()
-    nus = _nus(N) if N <= 3 else [Fraction(j, 256) for j in (0, 1, 37, 128, 200, 255)] + [
-        Fraction(77, 256) + Fraction(1, 1 << 20),
-        Fraction(1, 1 << 30),
-    ]
+    nus = (
+        _nus(N)
+        if N <= 3
+        else [Fraction(j, 256) for j in (0, 1, 37, 128, 200, 255)]
+        + [
+            Fraction(77, 256) + Fraction(1, 1 << 20),
+            Fraction(1, 1 << 30),
+        ]
+    )
     base = _xs_at(ref, nus, _intervals(ref))
     R = np.arange(1 << N)
     xs = np.repeat(base, 1 << N)
@@ -83,8 +93,13 @@ def test_stochastic_a_exact_up_count(N):
     t, u = Fraction(9, 32), Fraction(5, 16)
     for j in range(1 << N):
         x = float(t + (u - t) * Fraction(j, 1 << N))
-        got = mf.encode(np.full(1 << N, x), "float8_e4m3fn", rounding="stochastic_a",
-                        random_bits=N, random=np.arange(1 << N))
+        got = mf.encode(
+            np.full(1 << N, x),
+            "float8_e4m3fn",
+            rounding="stochastic_a",
+            random_bits=N,
+            random=np.arange(1 << N),
+        )
         assert int((got == 0x2A).sum()) == j
         assert set(got.tolist()) <= {0x29, 0x2A}
 
@@ -101,15 +116,25 @@ def test_stochastic_equal_default_bits():
 @pytest.mark.parametrize("fid", sorted(FORMATS))
 def test_stochastic_32_bits_explicit(fid, rng):
     make, ref = FORMATS[fid]
-    base = _xs_at(ref, [Fraction(1, 3 << 20) * 3, Fraction(5, 7) * 0 + Fraction(0x9ABCDEF1, 1 << 32),
-                        Fraction(1, 2), Fraction(3, 1 << 31)], _intervals(ref))
-    rs = np.concatenate([
-        rng.integers(0, 1 << 32, size=base.size, dtype=np.uint64),
-        np.full(base.size, (1 << 32) - 1, dtype=np.uint64),
-        np.zeros(base.size, dtype=np.uint64),
-        np.full(base.size, (1 << 32) - 0x9ABCDEF1, dtype=np.uint64),
-        np.full(base.size, (1 << 32) - 0x9ABCDEF1 - 1, dtype=np.uint64),
-    ]).astype(np.uint32)
+    base = _xs_at(
+        ref,
+        [
+            Fraction(1, 3 << 20) * 3,
+            Fraction(5, 7) * 0 + Fraction(0x9ABCDEF1, 1 << 32),
+            Fraction(1, 2),
+            Fraction(3, 1 << 31),
+        ],
+        _intervals(ref),
+    )
+    rs = np.concatenate(
+        [
+            rng.integers(0, 1 << 32, size=base.size, dtype=np.uint64),
+            np.full(base.size, (1 << 32) - 1, dtype=np.uint64),
+            np.zeros(base.size, dtype=np.uint64),
+            np.full(base.size, (1 << 32) - 0x9ABCDEF1, dtype=np.uint64),
+            np.full(base.size, (1 << 32) - 0x9ABCDEF1 - 1, dtype=np.uint64),
+        ]
+    ).astype(np.uint32)
     xs = np.tile(base, 5)
     got = mf.encode(xs, make(), rounding="stochastic", random=rs)
     exp = [O.project(ref, float(x), "stochastic", R=int(r)) for x, r in zip(xs, rs)]
@@ -134,9 +159,19 @@ def _probe_xs(ref, n, rng):
     return xs * sign
 
 
-@pytest.mark.parametrize("mode,N", [("stochastic_a", 8), ("stochastic_b", 3), ("stochastic_c", 5),
-                                    ("stochastic_equal", 1), ("stochastic_equal", 4),
-                                    ("stochastic", 32), ("stochastic_a", 32), ("stochastic_a", 1)])
+@pytest.mark.parametrize(
+    "mode,N",
+    [
+        ("stochastic_a", 8),
+        ("stochastic_b", 3),
+        ("stochastic_c", 5),
+        ("stochastic_equal", 1),
+        ("stochastic_equal", 4),
+        ("stochastic", 32),
+        ("stochastic_a", 32),
+        ("stochastic_a", 1),
+    ],
+)
 @pytest.mark.parametrize("seed", [0, 1, 12345, (1 << 32) + 5, (1 << 64) - 1])
 def test_seeded_matches_oracle_stream(mode, N, seed, rng):
     ref = O.preset("float8_e4m3fn")
@@ -167,10 +202,27 @@ def test_seeded_float32_and_flush(fid, rng):
     R = O.random_stream(77, 0, xs.size, 6)
     for flush in (False, True):
         for sat in ("none", "propagate"):
-            got = mf.encode(xs, fmt, rounding="stochastic_b", random_bits=6, seed=77,
-                            saturation=sat, flush_subnormals=flush)
-            exp = [O.project(ref, float(x), "stochastic_b", sat, random_bits=6, R=int(r),
-                             flush_subnormals=flush) for x, r in zip(xs, R)]
+            got = mf.encode(
+                xs,
+                fmt,
+                rounding="stochastic_b",
+                random_bits=6,
+                seed=77,
+                saturation=sat,
+                flush_subnormals=flush,
+            )
+            exp = [
+                O.project(
+                    ref,
+                    float(x),
+                    "stochastic_b",
+                    sat,
+                    random_bits=6,
+                    R=int(r),
+                    flush_subnormals=flush,
+                )
+                for x, r in zip(xs, R)
+            ]
             O.assert_codes_equal(got, exp, xs, ref, f"float32 stochastic_b flush={flush} {sat}")
 
 
@@ -179,8 +231,14 @@ def test_integer_input_stochastic_exact(mode):
     """ν of a large integer is computed from its exact value, not from float64(x)."""
     ref = O.preset("bfloat16")
     base = 1 << 60  # bfloat16 spacing here is 2^53
-    ints = [base + 1, base + (1 << 50) + 1, base + (1 << 52) + 1, base + (1 << 53) - 1,
-            -(base + (1 << 51) + 3), (1 << 62) + (1 << 54) + 1]
+    ints = [
+        base + 1,
+        base + (1 << 50) + 1,
+        base + (1 << 52) + 1,
+        base + (1 << 53) - 1,
+        -(base + (1 << 51) + 3),
+        (1 << 62) + (1 << 54) + 1,
+    ]
     N = 3
     xs = np.repeat(np.array(ints, dtype=np.int64), 1 << N)
     rs = np.tile(np.arange(1 << N), len(ints))
@@ -194,18 +252,30 @@ def test_seeded_uses_c_order_flat_index(rng):
     xs = _probe_xs(ref, 6 * 7, rng).reshape(6, 7)
     got = mf.encode(xs, "float8_e5m2", rounding="stochastic_a", random_bits=8, seed=99)
     R = O.random_stream(99, 0, xs.size, 8)
-    exp = np.array([O.project(ref, float(x), "stochastic_a", random_bits=8, R=int(r))
-                    for x, r in zip(xs.reshape(-1), R)]).reshape(6, 7)
+    exp = np.array(
+        [
+            O.project(ref, float(x), "stochastic_a", random_bits=8, R=int(r))
+            for x, r in zip(xs.reshape(-1), R)
+        ]
+    ).reshape(6, 7)
     assert got.shape == (6, 7)
     assert np.array_equal(got, exp)
     # a Fortran-ordered or transposed view: i is the C-order index of the *logical* array
     xt = xs.T
     got_t = mf.encode(xt, "float8_e5m2", rounding="stochastic_a", random_bits=8, seed=99)
-    exp_t = np.array([O.project(ref, float(x), "stochastic_a", random_bits=8, R=int(r))
-                      for x, r in zip(xt.reshape(-1), R)]).reshape(xt.shape)
+    exp_t = np.array(
+        [
+            O.project(ref, float(x), "stochastic_a", random_bits=8, R=int(r))
+            for x, r in zip(xt.reshape(-1), R)
+        ]
+    ).reshape(xt.shape)
     assert np.array_equal(got_t, exp_t)
-    assert np.array_equal(mf.encode(np.asfortranarray(xs), "float8_e5m2", rounding="stochastic_a",
-                                    random_bits=8, seed=99), exp)
+    assert np.array_equal(
+        mf.encode(
+            np.asfortranarray(xs), "float8_e5m2", rounding="stochastic_a", random_bits=8, seed=99
+        ),
+        exp,
+    )
 
 
 def test_quantize_seeded_matches_encode(rng):
@@ -278,8 +348,16 @@ def test_deterministic_thread_count_independent():
 # ---------------------------------------------------------------------------- statistics
 
 
-@pytest.mark.parametrize("mode,N", [("stochastic", 32), ("stochastic_a", 16), ("stochastic_b", 16),
-                                    ("stochastic_c", 16), ("stochastic_c", 4)])
+@pytest.mark.parametrize(
+    "mode,N",
+    [
+        ("stochastic", 32),
+        ("stochastic_a", 16),
+        ("stochastic_b", 16),
+        ("stochastic_c", 16),
+        ("stochastic_c", 4),
+    ],
+)
 @pytest.mark.parametrize("x", [0.3, -0.3, 0.30000001, 1.0 / 3.0, 17.3])
 def test_mean_is_unbiased(mode, N, x):
     ref = O.preset("float8_e4m3fn")
@@ -310,7 +388,9 @@ def test_mean_is_unbiased(mode, N, x):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 0xDEADBEEF, (1 << 32) + 7, (1 << 64) - 1])
-@pytest.mark.parametrize("offset,n", [(0, 1), (0, 17), (3, 10), (1 << 33, 9), ((1 << 34) + 1, 6), (12345, 0)])
+@pytest.mark.parametrize(
+    "offset,n", [(0, 1), (0, 17), (3, 10), (1 << 33, 9), ((1 << 34) + 1, 6), (12345, 0)]
+)
 def test_philox_words(seed, offset, n):
     got = mf.philox_words(seed, offset, n)
     assert got.dtype == np.uint32

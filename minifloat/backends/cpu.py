@@ -36,7 +36,8 @@ def padded_table(fmt: FloatFormat, dtype: np.dtype) -> np.ndarray:
     """value_table cast to ``dtype`` (float32/float64), NaN-padded to 2**(8*itemsize) rows."""
     size = 1 << (8 * fmt.dtype.itemsize)
     t = np.full(size, np.nan, dtype=dtype)
-    t[: fmt.num_codes] = value_table(fmt)
+    with np.errstate(over="ignore"):  # values beyond float32 decode to +-inf there (documented)
+        t[: fmt.num_codes] = value_table(fmt)
     t.setflags(write=False)
     return t
 

@@ -176,7 +176,9 @@ MF_HD uint32_t project(const FloatSpec& f, const Plan& p, int32_t mode, int32_t 
                        const Parts<W>& x, uint32_t R) {
   const uint32_t neg = x.neg;
   int32_t k = round_magnitude<W, kLean>(f, mode, n, R, x.neg, x.sig, x.e_lsb, x.ex);
-  k = int32_t(pick(uint32_t(k < p.flush_below), 0u, uint32_t(k)));
+  // Flushing applies to results in range: in a format without exponent bits every magnitude
+  // is subnormal, and an overflowed one must still overflow.
+  k = int32_t(pick(uint32_t(k < p.flush_below) & uint32_t(k <= f.kmax), 0u, uint32_t(k)));
   const uint32_t zero_result = uint32_t(k == 0) & uint32_t(f.has_zero);
   const uint32_t finite = uint32_t(x.cls == IN_FINITE);
   uint32_t code = uint32_t(k) | (f.sign_bit & (0u - neg));
