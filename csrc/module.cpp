@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "minifloat/arith.h"
 #include "minifloat/decode.h"
 #include "minifloat/project.h"
 #include "minifloat/random.h"
@@ -238,6 +239,70 @@ py::dict derive(const py::tuple& spec) {
   return d;
 }
 
+// Elementwise exact arithmetic on codes (arith.h) with one projection into the result format.
+// Operands are uint16 code arrays of the output's size (the caller broadcasts); the result is
+// written to out (uint8/uint16).  Returns False if a NaN result has no code in the output format.
+template <class Out>
+bool arith_loop(int op, const std::uint16_t* a, const std::uint16_t* b, const std::uint16_t* c,
+                const FloatSpec& fa, const FloatSpec& fb, const FloatSpec& fc,
+                const FloatSpec& fo, int mode, int sat, int n, int flush, int rsrc,
+                std::uint64_t seed, std::uint64_t offset, const std::uint32_t* rnd, Out* out,
+                std::size_t size) {
+  std::atomic<bool> bad{false};
+  const mf::Plan plan = mf::make_plan(fo, mode, sat, flush);
+  const int arity = mf::op_arity(op);
+  py::gil_scoped_release nogil;
+  mfcpu::parallel_for(size, [&](std::size_t b0, std::size_t e0) {
+    std::uint32_t acc = 0;
+    const mf::Exact none = mf::make_exact(mf::IN_ZERO, 0, 0, 0);
+    for (std::size_t i = b0; i < e0; ++i) {
+      const mf::Exact xa = mf::exact_of_code(fa, a[i]);
+      const mf::Exact xb = arity >= 2 ? mf::exact_of_code(fb, b[i]) : none;
+      const mf::Exact xc = arity >= 3 ? mf::exact_of_code(fc, c[i]) : none;
+      const mf::Exact r = mf::exact_op(op, xa, xb, xc, mode);
+      std::uint32_t R = 0;
+      if (rsrc == 1) R = mf::top_bits(mf::philox_word(seed, offset + i), n);
+      if (rsrc == 2) R = rnd[i];
+      const std::uint32_t code = mf::project<std::uint64_t>(fo, plan, mode, n, r, R);
+      acc |= std::uint32_t(code == mf::NO_CODE);
+      out[i] = static_cast<Out>(code);
+    }
+    if (acc) bad.store(true);
+  });
+  return !bad.load();
+}
+
+bool arith(int op, const py::array& a, const py::tuple& sa, const py::array& b,
+           const py::tuple& sb, const py::array& c, const py::tuple& sc, const py::tuple& so,
+           int mode, int sat, int n, int flush, int rsrc, std::uint64_t seed,
+           std::uint64_t offset, py::object random, py::array out) {
+  if (op < 0 || op >= mf::NUM_OPS || mode < 0 || mode >= mf::NUM_ROUNDINGS)
+    throw std::invalid_argument("internal: bad op or mode");
+  const std::size_t size = static_cast<std::size_t>(out.size());
+  const int arity = mf::op_arity(op);
+  if (static_cast<std::size_t>(a.size()) != size || a.itemsize() != 2 ||
+      (arity >= 2 && (static_cast<std::size_t>(b.size()) != size || b.itemsize() != 2)) ||
+      (arity >= 3 && (static_cast<std::size_t>(c.size()) != size || c.itemsize() != 2)))
+    throw std::invalid_argument("internal: operands must be uint16 arrays of out's size");
+  const std::uint32_t* rnd = nullptr;
+  py::array rarr;
+  if (rsrc == 2) {
+    rarr = random.cast<py::array>();
+    if (static_cast<std::size_t>(rarr.size()) != size || rarr.itemsize() != 4)
+      throw std::invalid_argument("internal: random must be uint32 of out's size");
+    rnd = cdata_of<std::uint32_t>(rarr);
+  }
+  const FloatSpec fa = spec_from(sa), fb = spec_from(sb), fc = spec_from(sc), fo = spec_from(so);
+  const auto* pa = cdata_of<std::uint16_t>(a);
+  const auto* pb = arity >= 2 ? cdata_of<std::uint16_t>(b) : pa;
+  const auto* pc = arity >= 3 ? cdata_of<std::uint16_t>(c) : pa;
+  if (out.itemsize() == 2)
+    return arith_loop(op, pa, pb, pc, fa, fb, fc, fo, mode, sat, n, flush, rsrc, seed, offset,
+                      rnd, data_of<std::uint16_t>(out), size);
+  return arith_loop(op, pa, pb, pc, fa, fb, fc, fo, mode, sat, n, flush, rsrc, seed, offset, rnd,
+                    data_of<std::uint8_t>(out), size);
+}
+
 py::array_t<std::uint32_t> philox_words(std::uint64_t seed, std::uint64_t offset, py::ssize_t n) {
   py::array_t<std::uint32_t> out(n);
   std::uint32_t* p = out.mutable_data();
@@ -252,6 +317,10 @@ PYBIND11_MODULE(_core, m) {
   m.def("encode", &encode, py::arg("x"), py::arg("spec"), py::arg("mode"), py::arg("sat"),
         py::arg("n"), py::arg("flush"), py::arg("rsrc"), py::arg("seed"), py::arg("offset"),
         py::arg("random"), py::arg("out"));
+  m.def("arith", &arith, py::arg("op"), py::arg("a"), py::arg("sa"), py::arg("b"), py::arg("sb"),
+        py::arg("c"), py::arg("sc"), py::arg("so"), py::arg("mode"), py::arg("sat"), py::arg("n"),
+        py::arg("flush"), py::arg("rsrc"), py::arg("seed"), py::arg("offset"), py::arg("random"),
+        py::arg("out"));
   m.def("decode", &decode, py::arg("codes"), py::arg("table"), py::arg("out"));
   m.def("decode_table", &decode_table, py::arg("spec"));
   m.def("derive", &derive, py::arg("spec"));

@@ -1,0 +1,283 @@
+#!/usr/bin/env python
+"""Codec throughput: minifloat encode/decode (OCP E4M3) against ml_dtypes, apytypes and gfloat.
+
+Every implementation works on the same seeded float32 array (standard normal times 2**k, k
+uniform in [-12, 8], so the data covers subnormals, normals and overflow).  Each row is the
+best wall time over ``--repeat`` calls, reported as millions of elements per second.
+
+    python benchmarks/bench_codec.py            # 16M elements (1 << 24), best of 5
+    python benchmarks/bench_codec.py --quick    # 1M-element smoke run
+
+Peers that are much slower (gfloat always, apytypes if one call on the full array would take
+more than ``--slow-limit`` seconds) are timed on a 1M-element slice; their throughput is
+per element, so it applies to the full size ("scaled" in the output).  Peers that cannot be
+imported are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+
+import numpy as np
+
+import minifloat as mf
+
+FMT = "float8_e4m3fn"
+SLICE = 1 << 20
+
+
+def _try_import(name):
+    try:
+        return __import__(name)
+    except Exception:  # noqa: BLE001 - any import failure means "skip this peer"
+        return None
+
+
+def _version(dist):
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def best_of(fn, repeat):
+    """Best wall time of ``repeat`` calls (after one warm-up call) and its CPU/wall ratio."""
+    fn()
+    best, best_cpu = float("inf"), 0.0
+    for _ in range(repeat):
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn()
+        t1, c1 = time.perf_counter(), time.process_time()
+        if t1 - t0 < best:
+            best, best_cpu = t1 - t0, c1 - c0
+    return best, best_cpu / best if best > 0 else float("nan")
+
+
+def make_data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n) * np.exp2(rng.integers(-12, 9, n))
+    return x.astype(np.float32)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=1 << 24, help="elements (default 16M = 1<<24)")
+    p.add_argument("--repeat", type=int, default=5, help="timed calls per row; best is kept")
+    p.add_argument("--quick", action="store_true", help="1M-element smoke run")
+    p.add_argument("--seed", type=int, default=12345, help="data seed")
+    p.add_argument("--slow-limit", type=float, default=1.0,
+                   help="seconds per full-size call above which apytypes runs on a 1M slice")
+    args = p.parse_args(argv)
+    n = SLICE if args.quick else args.n
+    repeat = args.repeat
+
+    ml_dtypes = _try_import("ml_dtypes")
+    apytypes = _try_import("apytypes")
+    gfloat = _try_import("gfloat")
+    if gfloat is not None:
+        try:
+            import gfloat.formats  # noqa: F401 - not imported by `import gfloat`
+        except Exception:  # noqa: BLE001
+            gfloat = None
+
+    ncpu = os.cpu_count() or 1
+    threads0 = mf.get_num_threads()
+
+    print("Machine")
+    print(f"  CPU model        : {cpu_model()}")
+    print(f"  os.cpu_count()   : {ncpu}")
+    if hasattr(os, "sched_getaffinity"):
+        print(f"  usable cores     : {len(os.sched_getaffinity(0))}")
+    print(f"  platform         : {platform.platform()}")
+    print(f"  python           : {sys.version.split()[0]}")
+    for dist in ("minifloat", "numpy", "ml_dtypes", "apytypes", "gfloat"):
+        print(f"  {dist:<17}: {_version(dist)}")
+    print(f"  minifloat threads: default {threads0}, 'all' = {ncpu}")
+    print()
+
+    x = make_data(n, args.seed)
+    xs = x[: min(n, SLICE)].copy()
+    print(f"Data: {n} float32 elements ({n / 2**20:g} Mi), standard normal * 2**U{{-12..8}}, "
+          f"seed {args.seed}; format {FMT}; best of {repeat}")
+
+    # ---------------------------------------------------------------- correctness first
+    mf.set_num_threads(1)
+    codes = mf.encode(x, FMT, rounding="nearest_even")
+    assert codes.dtype == np.uint8 and codes.shape == x.shape
+    if ml_dtypes is not None:
+        ref = x.astype(ml_dtypes.float8_e4m3fn).view(np.uint8)
+        assert np.array_equal(codes, ref), "mf.encode nearest_even != ml_dtypes on the data"
+        dref = ref.view(ml_dtypes.float8_e4m3fn).astype(np.float32)
+        dmf = mf.decode(codes, FMT, dtype=np.float32)
+        assert np.array_equal(dmf, dref, equal_nan=True), "mf.decode != ml_dtypes on the data"
+        print("Check: mf.encode(nearest_even) == ml_dtypes astype codes, and mf.decode == "
+              "ml_dtypes astype(float32), on all elements: OK")
+    sto1 = mf.encode(x, FMT, rounding="stochastic", seed=1)
+    mf.set_num_threads(ncpu)
+    assert np.array_equal(mf.encode(x, FMT, rounding="nearest_even"), codes)
+    assert np.array_equal(mf.encode(x, FMT, rounding="stochastic", seed=1), sto1)
+    print(f"Check: {ncpu}-thread results identical to 1-thread (nearest_even, stochastic seed=1): OK")
+    print()
+
+    rows = []  # (operation, implementation, threads, n_timed, seconds, cpu_ratio, note)
+
+    def add(op, impl, threads, fn, n_timed, note=""):
+        t, cpu = best_of(fn, repeat)
+        rows.append((op, impl, threads, n_timed, t, cpu, note))
+        return n_timed / t / 1e6
+
+    # ---------------------------------------------------------------- minifloat
+    mfrate = {}
+    for nt in (1, ncpu):
+        mf.set_num_threads(nt)
+        mfrate["enc", nt] = add("encode nearest_even", "minifloat", str(nt),
+                                lambda: mf.encode(x, FMT, rounding="nearest_even"), n)
+        mfrate["sto", nt] = add("encode stochastic", "minifloat", str(nt),
+                                lambda: mf.encode(x, FMT, rounding="stochastic", seed=1), n,
+                                "32 random bits, Philox, seed=1")
+        mfrate["dec", nt] = add("decode -> float32", "minifloat", str(nt),
+                                lambda: mf.decode(codes, FMT, dtype=np.float32), n)
+    mf.set_num_threads(threads0)
+
+    peer = {}
+    notes = []
+    # ---------------------------------------------------------------- ml_dtypes
+    if ml_dtypes is not None:
+        f8 = ml_dtypes.float8_e4m3fn
+        y = x.astype(f8)
+        peer["enc_ml"] = add("encode nearest_even", "ml_dtypes", "lib",
+                             lambda: x.astype(f8), n, "x.astype(float8_e4m3fn)")
+        peer["dec_ml"] = add("decode -> float32", "ml_dtypes", "lib",
+                             lambda: y.astype(np.float32), n, "y.astype(np.float32)")
+    else:
+        notes.append("ml_dtypes not importable: skipped")
+
+    # ---------------------------------------------------------------- apytypes
+    if apytypes is not None:
+        A = apytypes.APyFloatArray
+        QM = apytypes.QuantizationMode
+        # apytypes 0.5: from_float/from_array always round ties-to-even (the quantization
+        # context does not apply to them); other modes go through .cast(quantization=...).
+        # Stochastic: exact float32 import (8 exp bits, 23 man bits) then a STOCH_WEIGHTED cast.
+        def apy_near(v):
+            return A.from_float(v, exp_bits=4, man_bits=3, bias=7)
+
+        def apy_sto(v):
+            return A.from_float(v, exp_bits=8, man_bits=23, bias=127).cast(
+                exp_bits=4, man_bits=3, bias=7, quantization=QM.STOCH_WEIGHTED)
+
+        apytypes.set_float_quantization_seed(1)
+        t0 = time.perf_counter()
+        apy_sto(xs)
+        probe = (time.perf_counter() - t0) * n / len(xs)
+        use_slice = n > len(xs) and probe > args.slow_limit
+        v, m = (xs, len(xs)) if use_slice else (x, n)
+        tag = "1M slice, scaled" if use_slice else ""
+        peer["enc_apy"] = add("encode nearest_even", "apytypes", "lib", lambda: apy_near(v), m,
+                              "; ".join(filter(None, ["from_float(4,3,bias=7)", tag])))
+        peer["sto_apy"] = add("encode stochastic", "apytypes", "lib", lambda: apy_sto(v), m,
+                              "; ".join(filter(None, [
+                                  "from_float(8,23)+cast(STOCH_WEIGHTED)", tag])))
+        va = A.from_float(v, exp_bits=8, man_bits=23, bias=127)
+        peer["sto_apy_cast"] = add(
+            "encode stochastic", "apytypes", "lib",
+            lambda: va.cast(exp_bits=4, man_bits=3, bias=7, quantization=QM.STOCH_WEIGHTED), m,
+            "; ".join(filter(None, ["cast(STOCH_WEIGHTED) only, input pre-imported", tag])))
+        notes.append("apytypes E4M3 (exp_bits=4, man_bits=3, bias=7) is IEEE-style (Inf/NaN at "
+                     "the top exponent, max 240), not E4M3FN (max 448): same bit work per "
+                     "element, different top binade; it returns an APyFloatArray, not codes.")
+        notes.append("apytypes stochastic = its STOCH_WEIGHTED quantization mode "
+                     "(stochastic rounding weighted by the distance), so the stochastic ratio is "
+                     "stochastic vs stochastic. Main row: from a float32 ndarray (as mf.encode); "
+                     "'cast only' row: the cast alone, on an APyFloatArray built beforehand.")
+        if use_slice:
+            notes.append(f"apytypes timed on a {len(xs)}-element slice (a full-size stochastic "
+                         f"call was projected at {probe:.2f} s); throughput scaled per element.")
+    else:
+        notes.append("apytypes not importable: skipped")
+
+    # ---------------------------------------------------------------- gfloat
+    if gfloat is not None:
+        fi = gfloat.formats.format_info_ocp_e4m3
+        g = gfloat.round_ndarray(fi, xs)
+        ok = np.array_equal(g.astype(np.float32),
+                            xs.astype(ml_dtypes.float8_e4m3fn).astype(np.float32),
+                            equal_nan=True) if ml_dtypes is not None else None
+        m = len(xs)
+        tag = "1M slice, scaled" if m < n else ""
+        peer["enc_gf"] = add("encode nearest_even", "gfloat", "lib",
+                             lambda: gfloat.round_ndarray(fi, xs), m,
+                             "; ".join(filter(None, ["round_ndarray(ocp_e4m3)", tag])))
+        notes.append("gfloat round_ndarray returns the rounded values (float64), not codes"
+                     + ("" if ok is None else
+                        f"; its values equal ml_dtypes' on the slice: {'yes' if ok else 'NO'}")
+                     + ".")
+        if m < n:
+            notes.append(f"gfloat timed on a {m}-element slice; throughput scaled per element.")
+    else:
+        notes.append("gfloat not importable: skipped")
+
+    # ---------------------------------------------------------------- report
+    print(f"{'operation':<21} {'implementation':<15} {'threads':>7} {'elements':>10} "
+          f"{'best s':>9} {'M elem/s':>10} {'cpu/wall':>8}  note")
+    print("-" * 110)
+    for op, impl, th, m, t, cpu, note in rows:
+        print(f"{op:<21} {impl:<15} {th:>7} {m:>10} {t:>9.5f} {m / t / 1e6:>10.1f} "
+              f"{cpu:>8.2f}  {note}")
+    print()
+    print("threads: minifloat's mf.set_num_threads(n); 'lib' = the library's own behaviour "
+          "(cpu/wall shows how many cores it kept busy).")
+    print()
+
+    print("Ratios (minifloat M elem/s / peer M elem/s)")
+    ratio_specs = [
+        ("encode nearest_even vs ml_dtypes", "enc", "enc_ml"),
+        ("encode stochastic vs apytypes STOCH_WEIGHTED", "sto", "sto_apy"),
+        ("encode stochastic vs apytypes cast only", "sto", "sto_apy_cast"),
+        ("encode nearest_even vs apytypes nearest", "enc", "enc_apy"),
+        ("decode -> float32 vs ml_dtypes", "dec", "dec_ml"),
+        ("encode nearest_even vs gfloat round_ndarray", "enc", "enc_gf"),
+    ]
+    print(f"  {'comparison':<46} {'1 thread':>10} {f'{ncpu} threads':>11}")
+    for label, k, pk in ratio_specs:
+        if pk not in peer:
+            print(f"  {label:<46} {'skipped':>10} {'skipped':>11}")
+            continue
+        r1, rn = mfrate[k, 1] / peer[pk], mfrate[k, ncpu] / peer[pk]
+        print(f"  {label:<46} {r1:>9.2f}x {rn:>10.2f}x")
+    print()
+
+    targets = [("nearest_even encode >= 10x ml_dtypes", "enc", "enc_ml", 10.0),
+               ("stochastic encode >= 10x apytypes", "sto", "sto_apy", 10.0),
+               ("  (vs apytypes cast only)", "sto", "sto_apy_cast", 10.0),
+               ("decode >= 5x ml_dtypes", "dec", "dec_ml", 5.0)]
+    print("Targets (single thread)")
+    for label, k, pk, goal in targets:
+        if pk not in peer:
+            print(f"  {label:<40} peer skipped")
+            continue
+        r = mfrate[k, 1] / peer[pk]
+        print(f"  {label:<40} measured {r:6.2f}x  -> {'MET' if r >= goal else 'NOT MET'}")
+    print()
+    for s in notes:
+        print("Note:", s)
+
+
+if __name__ == "__main__":
+    main()
