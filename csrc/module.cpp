@@ -3,10 +3,13 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <atomic>
+#include <vector>
 #include <stdexcept>
 #include <type_traits>
 
+#include "minifloat/accumulate.h"
 #include "minifloat/arith.h"
 #include "minifloat/decode.h"
 #include "minifloat/project.h"
@@ -303,6 +306,171 @@ bool arith(int op, const py::array& a, const py::tuple& sa, const py::array& b,
                     data_of<std::uint8_t>(out), size);
 }
 
+// ---- Contractions: C[o] = sum_k A[i,k] * B[k,j] with an explicit accumulator ----
+struct ContractArgs {
+  const std::uint16_t* A;
+  const std::uint16_t* B;  // nullptr: terms are A[i,k] alone (sums)
+  FloatSpec fa, fb, facc, fo;
+  int K, N;
+  int acc, mode, sat, n, flush, pairwise, block, rsrc;
+  std::uint64_t seed, offset, total_steps;
+  int32_t e0, limbs;
+};
+
+// The accumulator as a value type: Acc::State, zero(), add(state, term, step), exact(state).
+struct AccFormat {
+  FloatSpec spec;
+  mf::Plan plan;
+  int mode, n, rsrc;
+  std::uint64_t seed, offset;
+  using State = mf::Exact;
+  State zero() const { return mf::make_exact(mf::IN_ZERO, 0, 0, 0); }
+  State add(const State& s, const mf::Exact& t, std::uint64_t pos) const {
+    std::uint32_t R = 0;
+    if (rsrc == 1) R = mf::top_bits(mf::philox_word(seed, offset + pos), n);
+    const std::uint32_t code =
+        mf::project<std::uint64_t>(spec, plan, mode, n, mf::exact_add(s, t, mode), R);
+    return mf::exact_of_code(spec, code);
+  }
+  mf::Exact exact(const State& s) const { return s; }
+};
+template <class F> struct AccFloat {
+  using State = F;
+  State zero() const { return F(0); }
+  // t is exactly representable in F (checked by the caller), so this is one IEEE rounding.
+  State add(const State& s, const mf::Exact& t, std::uint64_t) const {
+    return s + static_cast<F>(exact_to_double(t));
+  }
+  mf::Exact exact(const State& s) const { return mf::parts_of(static_cast<double>(s)); }
+  static double exact_to_double(const mf::Exact& t) {
+    const double inf = mf::double_of(0x7FF0000000000000ull);
+    if (t.cls == mf::IN_NAN) return mf::double_of(0x7FF8000000000000ull);
+    if (t.cls == mf::IN_INF) return t.neg ? -inf : inf;
+    if (t.cls == mf::IN_ZERO) return t.neg ? -0.0 : 0.0;
+    // sig < 2^53 and the exponent in range (checked by the caller): both factors exact.
+    const double v = static_cast<double>(t.sig) * mf::pow2(t.e_lsb);
+    return t.neg ? -v : v;
+  }
+};
+
+template <class Acc>
+typename Acc::State reduce_terms(const Acc& acc, const ContractArgs& c, const mf::Exact* terms,
+                                 std::uint64_t pos0) {
+  const int K = c.K;
+  if (!c.pairwise || c.block >= K) {
+    typename Acc::State s = acc.zero();
+    for (int k = 0; k < K; ++k) s = acc.add(s, terms[k], pos0 + k);
+    return s;
+  }
+  // Blocks summed sequentially, then a balanced tree over the block sums.
+  std::vector<typename Acc::State> sums;
+  std::uint64_t pos = pos0;
+  for (int k0 = 0; k0 < K; k0 += c.block) {
+    typename Acc::State s = acc.zero();
+    for (int k = k0; k < std::min(K, k0 + c.block); ++k) s = acc.add(s, terms[k], pos++);
+    sums.push_back(s);
+  }
+  while (sums.size() > 1) {
+    std::vector<typename Acc::State> next;
+    for (std::size_t i = 0; i + 1 < sums.size(); i += 2)
+      next.push_back(acc.add(sums[i], acc.exact(sums[i + 1]), pos++));
+    if (sums.size() % 2) next.push_back(sums.back());
+    sums.swap(next);
+  }
+  return sums[0];
+}
+
+template <class Out>
+bool contract_loop(const ContractArgs& c, Out* out, std::size_t M) {
+  const std::size_t total = M * static_cast<std::size_t>(c.N);
+  std::atomic<bool> bad{false};
+  const mf::Plan out_plan = mf::make_plan(c.fo, c.mode, c.sat, c.flush);
+  py::gil_scoped_release nogil;
+  mfcpu::parallel_for(total, [&](std::size_t b0, std::size_t e0) {
+    std::vector<mf::Exact> terms(static_cast<std::size_t>(std::max(c.K, 1)));
+    std::uint32_t badacc = 0;
+    for (std::size_t o = b0; o < e0; ++o) {
+      const std::size_t i = o / c.N, j = o % c.N;
+      for (int k = 0; k < c.K; ++k) {
+        const mf::Exact a = mf::exact_of_code(c.fa, c.A[i * c.K + k]);
+        terms[k] = c.B ? mf::exact_mul(a, mf::exact_of_code(c.fb, c.B[k * std::size_t(c.N) + j]))
+                       : a;
+      }
+      const std::uint64_t pos0 = o * std::uint64_t(c.K);
+      mf::Exact value;
+      if (c.acc == mf::ACC_EXACT) {
+        mf::Kulisch kacc;
+        mf::kulisch_init(kacc, c.e0, c.limbs);
+        for (int k = 0; k < c.K; ++k) mf::kulisch_add(kacc, terms[k]);
+        value = mf::kulisch_value(kacc, c.mode);
+      } else if (c.acc == mf::ACC_FORMAT) {
+        AccFormat acc{c.facc, mf::make_plan(c.facc, c.mode, c.sat, c.flush), c.mode, c.n, c.rsrc,
+                      c.seed, c.offset};
+        value = acc.exact(reduce_terms(acc, c, terms.data(), pos0));
+      } else if (c.acc == mf::ACC_FLOAT32) {
+        // IEEE binary32 with round-to-nearest-even, whatever the products are: the
+        // accumulator of fp32-accumulating hardware.
+        const FloatSpec b32 = mf::make_float_spec(8, 23, 127, 1, 1, 1, mf::NAN_IEEE, 1);
+        AccFormat acc{b32, mf::make_plan(b32, mf::NEAREST_EVEN, mf::SAT_NONE, 0),
+                      mf::NEAREST_EVEN, 0, 0, 0, 0};
+        value = acc.exact(reduce_terms(acc, c, terms.data(), pos0));
+      } else {
+        AccFloat<double> acc;
+        value = acc.exact(reduce_terms(acc, c, terms.data(), pos0));
+      }
+      std::uint32_t R = 0;
+      if (c.rsrc == 1)
+        R = mf::top_bits(mf::philox_word(c.seed, c.offset + c.total_steps + o), c.n);
+      const std::uint32_t code = mf::project<std::uint64_t>(c.fo, out_plan, c.mode, c.n, value, R);
+      badacc |= std::uint32_t(code == mf::NO_CODE);
+      out[o] = static_cast<Out>(code);
+    }
+    if (badacc) bad.store(true);
+  });
+  return !bad.load();
+}
+
+bool contract(const py::array& A, const py::tuple& sa, py::object B, const py::tuple& sb, int M,
+              int K, int N, int acc, const py::tuple& sacc, const py::tuple& so, int mode, int sat,
+              int n, int flush, int pairwise, int block, int rsrc, std::uint64_t seed,
+              std::uint64_t offset, int e0, int limbs, py::array out) {
+  if (A.itemsize() != 2 || A.size() != py::ssize_t(M) * K || out.size() != py::ssize_t(M) * N)
+    throw std::invalid_argument("internal: contract shapes");
+  if (limbs < 1 || limbs > mf::KMAX_LIMBS || block < 1 || rsrc == 2)
+    throw std::invalid_argument("internal: contract parameters");
+  ContractArgs c;
+  c.A = cdata_of<std::uint16_t>(A);
+  py::array Barr;
+  c.B = nullptr;
+  if (!B.is_none()) {
+    Barr = B.cast<py::array>();
+    if (Barr.itemsize() != 2 || Barr.size() != py::ssize_t(K) * N)
+      throw std::invalid_argument("internal: contract B shape");
+    c.B = cdata_of<std::uint16_t>(Barr);
+  }
+  c.fa = spec_from(sa);
+  c.fb = spec_from(sb);
+  c.facc = spec_from(sacc);
+  c.fo = spec_from(so);
+  c.K = K;
+  c.N = N;
+  c.acc = acc;
+  c.mode = mode;
+  c.sat = sat;
+  c.n = n;
+  c.flush = flush;
+  c.pairwise = pairwise;
+  c.block = block;
+  c.rsrc = rsrc;
+  c.seed = seed;
+  c.offset = offset;
+  c.total_steps = std::uint64_t(M) * N * std::uint64_t(K > 0 ? K : 1);
+  c.e0 = e0;
+  c.limbs = limbs;
+  if (out.itemsize() == 2) return contract_loop(c, data_of<std::uint16_t>(out), std::size_t(M));
+  return contract_loop(c, data_of<std::uint8_t>(out), std::size_t(M));
+}
+
 py::array_t<std::uint32_t> philox_words(std::uint64_t seed, std::uint64_t offset, py::ssize_t n) {
   py::array_t<std::uint32_t> out(n);
   std::uint32_t* p = out.mutable_data();
@@ -321,6 +489,11 @@ PYBIND11_MODULE(_core, m) {
         py::arg("c"), py::arg("sc"), py::arg("so"), py::arg("mode"), py::arg("sat"), py::arg("n"),
         py::arg("flush"), py::arg("rsrc"), py::arg("seed"), py::arg("offset"), py::arg("random"),
         py::arg("out"));
+  m.def("contract", &contract, py::arg("A"), py::arg("sa"), py::arg("B"), py::arg("sb"),
+        py::arg("M"), py::arg("K"), py::arg("N"), py::arg("acc"), py::arg("sacc"), py::arg("so"),
+        py::arg("mode"), py::arg("sat"), py::arg("n"), py::arg("flush"), py::arg("pairwise"),
+        py::arg("block"), py::arg("rsrc"), py::arg("seed"), py::arg("offset"), py::arg("e0"),
+        py::arg("limbs"), py::arg("out"));
   m.def("decode", &decode, py::arg("codes"), py::arg("table"), py::arg("out"));
   m.def("decode_table", &decode_table, py::arg("spec"));
   m.def("derive", &derive, py::arg("spec"));

@@ -6,7 +6,7 @@ value; ``decode(codes)`` gives exact values; ``quantize = decode(encode(x))``.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 
@@ -86,6 +86,54 @@ def _random_array(random: Any, shape: tuple[int, ...], nbits: int) -> np.ndarray
     return _c_contiguous(r.astype(np.uint32))
 
 
+class Projection(NamedTuple):
+    """Resolved projection settings as the core takes them."""
+
+    mode: int  # project.h Rounding
+    sat: int  # project.h Saturation
+    nbits: int  # random bits N (0: deterministic)
+    flush: bool
+    rsrc: int  # 0 none, 1 Philox(seed, offset), 2 explicit `random` array
+    seed: int
+    offset: int
+    random: np.ndarray | None
+    rounding: str
+
+
+def resolve_projection(
+    f: FloatFormat,
+    shape: tuple[int, ...],
+    *,
+    rounding: str | None = None,
+    saturation: str | None = None,
+    random_bits: int | None = None,
+    seed: int | None = None,
+    offset: int = 0,
+    random: Any = None,
+    flush_subnormals: bool | None = None,
+) -> Projection:
+    """Per-call keywords over the thread's context (``mf.config``) over the defaults, checked;
+    a stochastic mode also draws its random-bit source for ``prod(shape)`` elements."""
+    ctx = rnd.current()
+    mode = rnd.check_rounding(ctx.rounding if rounding is None else rounding)
+    sat = rnd.check_saturation(ctx.saturation if saturation is None else saturation)
+    flush = ctx.flush_subnormals if flush_subnormals is None else flush_subnormals
+    if sat == "nan" and not f.has_nan:
+        raise ValueError(f"saturation='nan' needs a format with a NaN code; {f} has none")
+    nbits = rnd.random_bits_for(mode, ctx.random_bits if random_bits is None else random_bits)
+    rsrc, s, off, rarr = 0, 0, 0, None
+    if nbits:
+        if random is not None:
+            rsrc, rarr = 2, _random_array(random, shape, nbits)
+        else:
+            rsrc = 1
+            s, off = rnd.draw_seed(int(np.prod(shape, dtype=np.int64)), seed, offset)
+    elif random is not None:
+        raise ValueError(f"random= is only used by stochastic roundings, not rounding={mode!r}")
+    return Projection(rnd.ROUNDINGS[mode], rnd.SATURATIONS[sat], nbits, bool(flush), rsrc, s,
+                      off, rarr, mode)
+
+
 def encode(
     x: Any,
     fmt: FormatLike,
@@ -120,27 +168,13 @@ def encode(
         TypeError: x is not real (complex, object, strings).
     """
     f = format(fmt)
-    ctx = rnd.current()
-    mode = rnd.check_rounding(ctx.rounding if rounding is None else rounding)
-    sat = rnd.check_saturation(ctx.saturation if saturation is None else saturation)
-    flush = ctx.flush_subnormals if flush_subnormals is None else flush_subnormals
-    if sat == "nan" and not f.has_nan:
-        raise ValueError(f"saturation='nan' needs a format with a NaN code; {f} has none")
-    nbits = rnd.random_bits_for(mode, ctx.random_bits if random_bits is None else random_bits)
     a = as_real_array(x)
-    rsrc, s, off, rarr = 0, 0, 0, None
-    if nbits:
-        if random is not None:
-            rsrc, rarr = 2, _random_array(random, a.shape, nbits)
-        else:
-            rsrc = 1
-            s, off = rnd.draw_seed(a.size, seed, offset)
-    elif random is not None:
-        raise ValueError(f"random= is only used by stochastic roundings, not rounding={mode!r}")
+    p = resolve_projection(f, a.shape, rounding=rounding, saturation=saturation,
+                           random_bits=random_bits, seed=seed, offset=offset, random=random,
+                           flush_subnormals=flush_subnormals)
     out = np.empty(a.shape, dtype=f.dtype)
-    ok = cpu.encode(a, f, rnd.ROUNDINGS[mode], rnd.SATURATIONS[sat], nbits, bool(flush), rsrc,
-                    s, off, rarr, out)
-    if not ok:
+    if not cpu.encode(a, f, p.mode, p.sat, p.nbits, p.flush, p.rsrc, p.seed, p.offset, p.random,
+                      out):
         raise ValueError(f"x contains NaN, but {f} has no NaN code; replace NaNs first "
                          "(e.g. np.nan_to_num)")
     return out

@@ -83,6 +83,10 @@ class Settings:
     random_bits: int | None = None
     seed: int | None = None
     flush_subnormals: bool = False
+    accumulator: Any = "float32"  # "float32" | "float64" | "exact" | "float32_blas" | format
+    order: str = "sequential"  # or "pairwise"
+    block: int = 32  # terms summed sequentially per block in pairwise order
+    out_format: Any = None  # result format of mixed-format operations
 
 
 class _SeedStream:
@@ -122,7 +126,8 @@ def check_seed(seed: Any) -> int:
 def config(**settings: Any) -> Iterator[Settings]:
     """Set projection defaults for this thread inside a ``with`` block.
 
-    Keys: ``rounding``, ``saturation``, ``random_bits``, ``seed``, ``flush_subnormals``.
+    Keys: ``rounding``, ``saturation``, ``random_bits``, ``seed``, ``flush_subnormals``,
+    ``accumulator``, ``order``, ``block`` (see :mod:`minifloat.linalg`) and ``out_format``.
     A seed set here starts a Philox stream whose offset advances by the element count of each
     stochastic call, so successive calls draw fresh bits and the whole block is reproducible.
     """

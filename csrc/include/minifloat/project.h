@@ -122,7 +122,10 @@ MF_HD int32_t round_magnitude(const FloatSpec& f, int32_t mode, int32_t n, uint3
     F = sel<W>(uint32_t(sp <= WB), shl(rem, max_of(WB - sp, 0)), shr(rem, max_of(sp - WB, 0)));
     sticky = uint32_t(sp > WB) & uint32_t(rem != shl(F, max_of(sp - WB, 0)));
   }
-  const int32_t kt = (max_of(ex - f.emin, 0) << m) + int32_t(kq) -
+  // The binade index is clamped just above the top of the format: anything beyond overflows
+  // anyway, and the clamp keeps k in int32 for wide (binary32 accumulator) formats.
+  const int32_t binade = min_of(max_of(ex - f.emin, 0), (f.kmax >> m) + 2);
+  const int32_t kt = (binade << m) + int32_t(kq) -
                      (f.subnormals ? 0 : (int32_t(1) << m));
   const uint32_t up = rounds_away<W>(mode, F, sticky, uint32_t(kt) & 1u, neg, n, R);
   return sel<int32_t>(below_ladder, 0, kt + int32_t(up));

@@ -32,7 +32,7 @@ struct FloatSpec {
   int32_t kmax;           // largest finite magnitude index
   uint32_t inf_mag;       // magnitude index of Inf (when has_inf)
   uint32_t nan_mag;       // magnitude of the canonical NaN (ieee/max layouts); sign added from input
-  uint32_t num_codes;
+  uint32_t num_codes;     // 2^bits (0 for the 32-bit accumulator spec)
 };
 
 // Derive the constants.  Validity (widths, layouts, float64 range) is checked in Python
@@ -54,7 +54,7 @@ MF_HD FloatSpec make_float_spec(int32_t e, int32_t m, int32_t bias, int32_t is_s
   f.sign_bit = f.is_signed ? (uint32_t(1) << (f.bits - 1)) : 0u;
   f.emin = f.subnormals ? 1 - bias : -bias;
   f.has_zero = f.subnormals;
-  f.num_codes = uint32_t(1) << f.bits;
+  f.num_codes = f.bits >= 32 ? 0u : (uint32_t(1) << f.bits);  // 0: binary32 accumulators
   const uint32_t top = f.mag_mask;  // all-ones magnitude
   f.inf_mag = 0;
   f.nan_mag = 0;

@@ -1,0 +1,387 @@
+"""Sums, dot products, matrix products and convolution with explicit accumulation.
+
+For ``C[i, j] = sum_k A[i, k] B[k, j]`` every product is exact, and the sum is formed by the
+accumulator (``accumulator=`` or ``mf.config(accumulator=...)``):
+
+- ``"float32"``: IEEE binary32, round-to-nearest-even after every addition (fp32-accumulating
+  hardware); ``"float64"``: likewise in binary64.
+- ``"exact"``: a long fixed-point (Kulisch) accumulator, so the result is rounded only once.
+- a format (``FloatFormat`` or name): each addition is rounded into that format with the
+  projection settings of the call (rounding, saturation; stochastic bits at stream position
+  ``offset + o*K + t`` for step t of output element o).
+- ``"float32_blas"``: NumPy/BLAS float32 matmul of the decoded values: fast, summation order
+  unspecified (not bit-reproducible across BLAS builds); only for formats whose values and
+  products are float32-exact.
+
+``order="sequential"`` adds k = 0, 1, 2, ...; ``order="pairwise"`` adds sequentially inside
+blocks of ``block`` terms and then combines the block sums as a balanced binary tree. The sum
+is finally projected into the output format (``out_format=``, default the operands' format).
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from .array import MiniArray, asarray, from_codes
+from .codec import FormatLike, decode, encode, resolve_projection
+from .formats import FloatFormat, format
+from .ops import maximum, minimum
+from .rounding import current
+
+ACC_EXACT, ACC_FORMAT, ACC_FLOAT32, ACC_FLOAT64 = 0, 1, 2, 3
+_PROJ = ("rounding", "saturation", "random_bits", "seed", "offset", "flush_subnormals")
+
+
+def _low(f: FloatFormat) -> int:
+    """Exponent of the smallest LSB of the format's values."""
+    return f.minexp - f.man_bits
+
+
+def _accumulator(acc: Any) -> tuple[int, FloatFormat | None, str]:
+    if acc is None:
+        acc = current().accumulator
+    if isinstance(acc, str) and acc in ("float32", "float64", "exact", "float32_blas"):
+        kind = {"float32": ACC_FLOAT32, "float64": ACC_FLOAT64, "exact": ACC_EXACT,
+                "float32_blas": -1}[acc]
+        return kind, None, acc
+    try:
+        f = format(acc)
+    except (ValueError, TypeError):
+        raise ValueError(f"accumulator={acc!r}; allowed: 'float32', 'float64', 'exact', "
+                         "'float32_blas' or a format") from None
+    return ACC_FORMAT, f, str(f)
+
+
+def _products_fit(fa: FloatFormat, fb: FloatFormat | None, man: int, low: int, top: int) -> bool:
+    """Whether every product (or value, fb None) is exact in a float with ``man`` fraction bits
+    and LSB/overflow exponents ``low``/``top``."""
+    if fb is None:
+        return fa.man_bits <= man and _low(fa) >= low and fa.maxexp <= top
+    return (fa.man_bits + fb.man_bits + 1 <= man and _low(fa) + _low(fb) >= low
+            and fa.maxexp + fb.maxexp <= top)
+
+
+def contract2d(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFormat | None,
+               fo: FloatFormat, *, accumulator: Any = None, order: str | None = None,
+               block: int | None = None, **projection: Any) -> np.ndarray:
+    """Codes of ``a @ b`` ((M,K) @ (K,N) -> (M,N)) or, with b None, of the row sums of a
+    ((M,K) -> (M,1)), accumulated as the module docstring says."""
+    ctx = current()
+    order = ctx.order if order is None else order
+    block = ctx.block if block is None else block
+    if order not in ("sequential", "pairwise"):
+        raise ValueError(f"order={order!r}; allowed: 'sequential', 'pairwise'")
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise ValueError(f"block={block!r}; allowed: an int >= 1")
+    kind, facc, acc_name = _accumulator(accumulator)
+    M, K = a.shape
+    N = 1 if b is None else b.shape[1]
+    if kind == -1 or (kind == ACC_FLOAT32 and order == "sequential" and
+                      _products_fit(fa, fb, 23, -149, 128)):
+        return _float32_path(a, fa, b, fb, fo, kind == -1, acc_name, projection)
+    if kind == ACC_FLOAT64 and not _products_fit(fa, fb if b is not None else None, 52, -1074,
+                                                  1024):
+        raise ValueError(f"accumulator='float64' needs products exact in float64; those of "
+                         f"{fa} and {fb} are not; use 'exact' or a format")
+    p = resolve_projection(fo, (M * N * (K + 1),), **projection)
+    if p.rsrc == 2:
+        raise ValueError("random= is not supported for contractions; use seed=")
+    low = _low(fa) + (_low(fb) if fb is not None and b is not None else 0)
+    top = fa.maxexp + (fb.maxexp if fb is not None and b is not None else 0)
+    limbs = (top - low + 64 + 2 + 63) // 64 + 1
+    out = np.empty((M, N), dtype=fo.dtype)
+    a16 = np.ascontiguousarray(a, dtype=np.uint16)
+    b16 = None if b is None else np.ascontiguousarray(b, dtype=np.uint16)
+    fspec = (facc or fo).spec
+    ok = _core.contract(a16, fa.spec, b16, (fb or fa).spec, M, K, N, kind, fspec, fo.spec,
+                        p.mode, p.sat, p.nbits, int(p.flush), int(order == "pairwise"), block,
+                        p.rsrc, p.seed, p.offset, low, limbs, out)
+    if not ok:
+        raise ValueError(f"a NaN result has no code in {fo} (it has no NaN)")
+    return out
+
+
+def _float32_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None,
+                  fb: FloatFormat | None, fo: FloatFormat, blas: bool, acc_name: str,
+                  projection: dict[str, Any]) -> np.ndarray:
+    """Sequential binary32 accumulation, vectorised over outputs with NumPy (every product is
+    float32-exact, checked by the caller, so ``C + A[:, k] * B[k]`` rounds exactly once per
+    step: the same bits as the C++ accumulator); or BLAS for "float32_blas"."""
+    if not _products_fit(fa, fb, 23, -149, 128) if blas else False:
+        raise ValueError(f"accumulator='float32_blas' needs float32-exact products of {fa}, {fb}")
+    va = decode(a, fa, np.float32)
+    vb = decode(b, fb, np.float32) if b is not None and fb is not None else None
+    if blas:
+        s = va @ vb if vb is not None else va.sum(axis=1, keepdims=True)
+    else:
+        M, K = a.shape
+        s = np.zeros((M, 1 if vb is None else vb.shape[1]), dtype=np.float32)
+        with np.errstate(all="ignore"):
+            for k in range(K):
+                s += va[:, k:k + 1] * vb[k] if vb is not None else va[:, k:k + 1]
+    del acc_name
+    return encode(s, fo, **projection)
+
+
+def _out_format(fmts: list[FloatFormat], out_format: FormatLike | None) -> FloatFormat:
+    if out_format is None:
+        out_format = current().out_format
+    if out_format is not None:
+        return format(out_format)
+    distinct = list(dict.fromkeys(fmts))
+    if len(distinct) > 1:
+        raise ValueError(f"operands have different formats ({distinct[0]} and {distinct[1]}); "
+                         "give out_format=")
+    return distinct[0]
+
+
+def _split_kw(kw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    acc: dict[str, Any] = {k: kw.pop(k) for k in ("accumulator", "order", "block") if k in kw}
+    proj = {k: kw.pop(k) for k in _PROJ if k in kw}
+    if kw:
+        raise TypeError(f"unexpected keyword(s) {sorted(kw)}")
+    return acc, proj
+
+
+def _mini(x: Any, like: MiniArray | None = None) -> MiniArray:
+    if isinstance(x, MiniArray):
+        return x
+    if like is None:
+        raise TypeError("expected a MiniArray")
+    return asarray(x, like.format)
+
+
+def sum(a: MiniArray, axis: Any = None, *, out_format: FormatLike | None = None,  # noqa: A001
+        keepdims: bool = False, dtype: Any = None, out: Any = None, **kw: Any) -> MiniArray:
+    """Sum along ``axis`` (all axes for None) with explicit accumulation (module docstring)."""
+    if dtype is not None or out is not None:
+        raise TypeError("sum: dtype= and out= are not supported on MiniArray")
+    a = _mini(a)
+    acc, proj = _split_kw(kw)
+    fo = _out_format([a.format], out_format)
+    axes = tuple(range(a.ndim)) if axis is None else \
+        tuple(np.core.numeric.normalize_axis_tuple(axis, a.ndim))  # type: ignore[attr-defined]
+    keep = [d for d in range(a.ndim) if d not in axes]
+    moved = np.transpose(a.codes, keep + list(axes))
+    outer = tuple(a.shape[d] for d in keep)
+    M = int(np.prod(outer, dtype=np.int64))
+    K = int(np.prod([a.shape[d] for d in axes], dtype=np.int64))
+    codes = contract2d(moved.reshape(M, K), a.format, None, None, fo, **acc, **proj)
+    res = codes.reshape(outer)
+    if keepdims:
+        res = res.reshape([1 if d in axes else a.shape[d] for d in range(a.ndim)])
+    return from_codes(res, fo)
+
+
+def mean(a: MiniArray, axis: Any = None, *, out_format: FormatLike | None = None,
+         keepdims: bool = False, dtype: Any = None, out: Any = None, **kw: Any) -> MiniArray:
+    """sum(a) rounded into the output format, then divided by the count (a second rounding)."""
+    from .ops import divide
+
+    s = sum(a, axis, out_format=out_format, keepdims=keepdims, dtype=dtype, out=out, **kw)
+    count = a.size // builtins.max(s.size, 1) if a.size else 0
+    proj = {k: v for k, v in kw.items() if k in _PROJ}
+    return divide(s, asarray(np.full(s.shape, float(count)), s.format, **proj), **proj)
+
+
+def extreme(a: MiniArray, which: str, axis: Any = None, keepdims: bool = False) -> MiniArray:
+    """max/min along axis: an exact selection (NaN propagates)."""
+    v = decode(a.codes, a.format)
+    fn = np.max if which == "maximum" else np.min
+    return asarray(fn(v, axis=axis, keepdims=keepdims), a.format)
+
+
+def matmul(a: Any, b: Any, *, out_format: FormatLike | None = None, out: Any = None,
+           **kw: Any) -> MiniArray:
+    """Matrix product with NumPy's shape rules (1-D promotion, batch broadcasting)."""
+    if out is not None:
+        raise TypeError("matmul: out= is not supported on MiniArray")
+    a = _mini(a, b if isinstance(b, MiniArray) else None)
+    b = _mini(b, a)
+    acc, proj = _split_kw(kw)
+    fo = _out_format([a.format, b.format], out_format)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: input operand does not have enough dimensions")
+    ac = a.codes[None, :] if a.ndim == 1 else a.codes
+    bc = b.codes[:, None] if b.ndim == 1 else b.codes
+    if ac.shape[-1] != bc.shape[-2]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
+                         f"({ac.shape[-1]} != {bc.shape[-2]})")
+    batch = np.broadcast_shapes(ac.shape[:-2], bc.shape[:-2])
+    M, K, N = ac.shape[-2], ac.shape[-1], bc.shape[-1]
+    if bc.ndim == 2:  # one right operand: stack the left batch into rows
+        codes = contract2d(np.broadcast_to(ac, batch + (M, K)).reshape(-1, K), a.format, bc,
+                           b.format, fo, **acc, **proj).reshape(batch + (M, N))
+    else:
+        A = np.broadcast_to(ac, batch + (M, K)).reshape(-1, M, K)
+        B = np.broadcast_to(bc, batch + (K, N)).reshape(-1, K, N)
+        codes = np.stack([contract2d(A[i], a.format, B[i], b.format, fo, **acc, **proj)
+                          for i in range(A.shape[0])]).reshape(batch + (M, N))
+    if a.ndim == 1:
+        codes = codes[..., 0, :]
+    if b.ndim == 1:
+        codes = codes[..., 0]
+    return from_codes(codes, fo)
+
+
+def dot(a: Any, b: Any, *, out_format: FormatLike | None = None, **kw: Any) -> MiniArray:
+    """np.dot semantics for 1-D and 2-D operands (sum of products, explicit accumulation)."""
+    a = _mini(a, b if isinstance(b, MiniArray) else None)
+    b = _mini(b, a)
+    if a.ndim > 2 or b.ndim > 2:
+        return tensordot(a, b, axes=([a.ndim - 1], [b.ndim - 2 if b.ndim > 1 else 0]),
+                         out_format=out_format, **kw)
+    return matmul(a, b, out_format=out_format, **kw)
+
+
+def tensordot(a: Any, b: Any, axes: Any = 2, *, out_format: FormatLike | None = None,
+              **kw: Any) -> MiniArray:
+    """np.tensordot: contract the given axes, through one matrix product."""
+    a = _mini(a, b if isinstance(b, MiniArray) else None)
+    b = _mini(b, a)
+    if isinstance(axes, int):
+        ax_a, ax_b = list(range(a.ndim - axes, a.ndim)), list(range(axes))
+    else:
+        ax_a, ax_b = ([axes[0]] if isinstance(axes[0], int) else list(axes[0]),
+                      [axes[1]] if isinstance(axes[1], int) else list(axes[1]))
+    ax_a = [x % a.ndim for x in ax_a]
+    ax_b = [x % b.ndim for x in ax_b]
+    if [a.shape[i] for i in ax_a] != [b.shape[i] for i in ax_b]:
+        raise ValueError("tensordot: shape mismatch for sum")
+    free_a = [d for d in range(a.ndim) if d not in ax_a]
+    free_b = [d for d in range(b.ndim) if d not in ax_b]
+    K = int(np.prod([a.shape[i] for i in ax_a], dtype=np.int64))
+    A = a.transpose(*(free_a + ax_a)).codes.reshape(-1, K)
+    B = b.transpose(*(ax_b + free_b)).codes.reshape(K, -1)
+    res = matmul(from_codes(A, a.format), from_codes(B, b.format), out_format=out_format, **kw)
+    return res.reshape(*[a.shape[d] for d in free_a], *[b.shape[d] for d in free_b])
+
+
+def einsum(subscripts: str, *operands: Any, out_format: FormatLike | None = None,
+           **kw: Any) -> MiniArray:
+    """Two-operand einsum without repeated indices inside an operand (the contractions of
+    linear layers: 'ij,jk->ik', 'bij,bjk->bik', 'i,i->', 'ij,kj->ik', ...), through matmul."""
+    if len(operands) != 2 or "->" not in subscripts or "." in subscripts:
+        raise TypeError("einsum on MiniArray supports two operands with an explicit '->' "
+                        "output (e.g. 'ij,jk->ik')")
+    ins, outs = subscripts.replace(" ", "").split("->")
+    sa, sb = ins.split(",")
+    if len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or len(set(outs)) != len(outs):
+        raise TypeError("einsum on MiniArray: repeated indices inside an operand are not "
+                        "supported")
+    a = _mini(operands[0], operands[1] if isinstance(operands[1], MiniArray) else None)
+    b = _mini(operands[1], a)
+    batch = [c for c in outs if c in sa and c in sb]
+    fa_ = [c for c in sa if c not in sb]
+    fb_ = [c for c in sb if c not in sa]
+    con = [c for c in sa if c in sb and c not in outs]
+    for c in outs:
+        if c not in sa and c not in sb:
+            raise ValueError(f"einsum: output index {c!r} is not in the inputs")
+    if any(c not in outs for c in fa_ + fb_):
+        raise TypeError("einsum on MiniArray: summing an index of one operand only is not "
+                        "supported; sum it first")
+    size = {c: n for s, x in ((sa, a), (sb, b)) for c, n in zip(s, x.shape)}
+    A = a.transpose(*[sa.index(c) for c in batch + fa_ + con]).reshape(
+        *[size[c] for c in batch], math.prod(size[c] for c in fa_),
+        math.prod(size[c] for c in con))
+    B = b.transpose(*[sb.index(c) for c in batch + con + fb_]).reshape(
+        *[size[c] for c in batch], math.prod(size[c] for c in con),
+        math.prod(size[c] for c in fb_))
+    res = matmul(A, B, out_format=out_format, **kw)
+    res = res.reshape(*[size[c] for c in batch + fa_ + fb_])
+    order = batch + fa_ + fb_
+    return res.transpose(*[order.index(c) for c in outs]) if outs else res
+
+
+def conv2d(x: MiniArray, w: MiniArray, stride: Any = 1, padding: Any = 0, *,
+           out_format: FormatLike | None = None, **kw: Any) -> MiniArray:
+    """2-D convolution (cross-correlation), NCHW input, OIHW weights, through im2col and the
+    same accumulation as matmul: out[n, o, y, x] = sum_{c,i,j} x[n,c,sy+i,sx+j] w[o,c,i,j]."""
+    if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1]:
+        raise ValueError(f"conv2d: x must be (N, C, H, W) and w (O, C, kh, kw) with the same C; "
+                         f"got {x.shape} and {w.shape}")
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    if sh < 1 or sw < 1 or ph < 0 or pw < 0:
+        raise ValueError("conv2d: stride must be >= 1 and padding >= 0")
+    n, c, h, wd = x.shape
+    o, _, kh, kw_ = w.shape
+    codes = x.codes
+    if ph or pw:
+        if not x.format.has_zero:
+            raise ValueError(f"conv2d: padding needs a zero in {x.format}")
+        codes = np.pad(codes, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # code 0 is +0
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw_) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError("conv2d: kernel larger than the padded input")
+    win = np.lib.stride_tricks.sliding_window_view(codes, (kh, kw_), axis=(2, 3))
+    win = win[:, :, ::sh, ::sw][:, :, :oh, :ow]  # (n, c, oh, ow, kh, kw)
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw_)
+    res = matmul(from_codes(cols, x.format), w.reshape(o, c * kh * kw_).T,
+                 out_format=out_format, **kw)
+    return res.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+
+
+# ---- shape and selection functions for __array_function__ ----
+def _same_format(arrays: list[Any]) -> FloatFormat:
+    fmts = [x.format for x in arrays if isinstance(x, MiniArray)]
+    if len(set(fmts)) > 1:
+        raise ValueError(f"arrays have different formats ({fmts[0]} and "
+                         f"{next(f for f in fmts if f != fmts[0])}); convert with astype first")
+    return fmts[0]
+
+
+def _codes_of(arrays: list[Any], f: FloatFormat) -> list[np.ndarray]:
+    return [asarray(x, f).codes for x in arrays]
+
+
+def _joiner(fn: Any) -> Any:
+    def impl(arrays: Any, *args: Any, **kw: Any) -> MiniArray:
+        arrays = list(arrays)
+        f = _same_format(arrays)
+        return from_codes(fn(_codes_of(arrays, f), *args, **kw), f)
+    return impl
+
+
+def _unary_shape(fn: Any) -> Any:
+    def impl(a: MiniArray, *args: Any, **kw: Any) -> Any:
+        res = fn(a.codes, *args, **kw)
+        return from_codes(res, a.format) if isinstance(res, np.ndarray) else res
+    return impl
+
+
+def _where(cond: Any, a: Any, b: Any) -> MiniArray:
+    f = _same_format([a, b])
+    ca, cb = _codes_of([a, b], f)
+    return from_codes(np.where(np.asarray(cond), ca, cb), f)
+
+
+def _amax(a: MiniArray, axis: Any = None, keepdims: bool = False, **kw: Any) -> MiniArray:
+    return extreme(a, "maximum", axis, keepdims)
+
+
+def _amin(a: MiniArray, axis: Any = None, keepdims: bool = False, **kw: Any) -> MiniArray:
+    return extreme(a, "minimum", axis, keepdims)
+
+
+ARRAY_FUNCTIONS: dict[Any, Any] = {
+    np.concatenate: _joiner(np.concatenate), np.stack: _joiner(np.stack),
+    np.vstack: _joiner(np.vstack), np.hstack: _joiner(np.hstack),
+    np.reshape: _unary_shape(np.reshape), np.transpose: _unary_shape(np.transpose),
+    np.ravel: _unary_shape(np.ravel), np.squeeze: _unary_shape(np.squeeze),
+    np.expand_dims: _unary_shape(np.expand_dims), np.swapaxes: _unary_shape(np.swapaxes),
+    np.moveaxis: _unary_shape(np.moveaxis), np.broadcast_to: _unary_shape(np.broadcast_to),
+    np.atleast_1d: _unary_shape(np.atleast_1d), np.atleast_2d: _unary_shape(np.atleast_2d),
+    np.copy: _unary_shape(np.copy), np.flip: _unary_shape(np.flip),
+    np.repeat: _unary_shape(np.repeat), np.tile: _unary_shape(np.tile),
+    np.shape: lambda a: a.shape, np.ndim: lambda a: a.ndim, np.size: lambda a: a.size,
+    np.where: _where, np.sum: sum, np.mean: mean, np.dot: dot, np.matmul: matmul,
+    np.tensordot: tensordot, np.einsum: einsum, np.max: _amax, np.min: _amin,
+    np.amax: _amax, np.amin: _amin, np.maximum: maximum, np.minimum: minimum,
+}

@@ -1,0 +1,246 @@
+"""Correctly rounded elementwise operations on MiniArrays.
+
+Every operation returns ``project(exact real result)`` in the result format (docs/semantics.md,
+docs/arithmetic.md): ``add, subtract, multiply, divide, fma, sqrt, square, reciprocal,
+negative, positive, absolute`` compute the exact value in C++ (arith.h) and round once;
+``maximum, minimum, fmax, fmin, sign`` and comparisons are exact selections.
+
+Operands that are not MiniArrays (Python scalars, ndarrays) are first projected into the format
+of the MiniArray operand, with the same projection settings. Operands of two different formats
+need ``out_format=`` (or ``mf.config(out_format=...)``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from .array import MiniArray, asarray, from_codes
+from .codec import FormatLike, decode, encode, resolve_projection
+from .formats import FloatFormat, format
+from .rounding import STOCHASTIC, current
+
+# arith.h ArithOp
+OPS = {"add": 0, "subtract": 1, "multiply": 2, "divide": 3, "fma": 4, "sqrt": 5,
+       "negative": 6, "absolute": 7, "positive": 8}
+ARITY = {"add": 2, "subtract": 2, "multiply": 2, "divide": 2, "fma": 3, "sqrt": 1,
+         "negative": 1, "absolute": 1, "positive": 1}
+_PROJECTION_KEYS = ("rounding", "saturation", "random_bits", "seed", "offset", "random",
+                    "flush_subnormals")
+
+
+def operand_formats(operands: tuple[Any, ...], out_format: FormatLike | None,
+                    ) -> tuple[list[MiniArray], FloatFormat]:
+    """MiniArray versions of the operands and the result format (see module docstring)."""
+    fmts = [o.format for o in operands if isinstance(o, MiniArray)]
+    if not fmts:
+        raise TypeError("at least one operand must be a MiniArray")
+    if out_format is None:
+        out_format = current().out_format
+    if out_format is None:
+        distinct = list(dict.fromkeys(fmts))
+        if len(distinct) > 1:
+            raise ValueError(f"operands have different formats ({distinct[0]} and {distinct[1]});"
+                             " give out_format= (or mf.config(out_format=...))")
+        result = distinct[0]
+    else:
+        result = format(out_format)
+    home = fmts[0]
+    arrays = [o if isinstance(o, MiniArray) else asarray(o, home) for o in operands]
+    return arrays, result
+
+
+@lru_cache(maxsize=512)
+def _table(op: int, fa: FloatFormat, fb: FloatFormat, fo: FloatFormat, mode: int, sat: int,
+           flush: bool) -> np.ndarray:
+    """uint16 result code of op for every operand pair of <= 8-bit formats into a <= 8-bit
+    format (deterministic modes), built by the exact core.  0xFFFF marks a NaN result that has
+    no code in ``fo``."""
+    na, nb = fa.num_codes, fb.num_codes
+    a = np.repeat(np.arange(na, dtype=np.uint16), nb)
+    b = np.tile(np.arange(nb, dtype=np.uint16), na)
+    out = np.empty(na * nb, dtype=np.uint16)
+    _run(op, [a, b], [fa, fb], fo, mode, sat, 0, flush, 0, 0, 0, None, out)
+    t = out.reshape(na, nb)
+    t.setflags(write=False)
+    return t
+
+
+def _run(op: int, codes: list[np.ndarray], fmts: list[FloatFormat], fo: FloatFormat, mode: int,
+         sat: int, nbits: int, flush: bool, rsrc: int, seed: int, offset: int,
+         random: np.ndarray | None, out: np.ndarray) -> bool:
+    while len(codes) < 3:
+        codes.append(codes[0])
+        fmts.append(fmts[0])
+    return bool(_core.arith(op, codes[0], fmts[0].spec, codes[1], fmts[1].spec, codes[2],
+                            fmts[2].spec, fo.spec, mode, sat, nbits, int(flush), rsrc, seed,
+                            offset, random, out))
+
+
+def apply(name: str, *operands: Any, out_format: FormatLike | None = None,
+          out: MiniArray | None = None, where: Any = True, **projection: Any) -> MiniArray:
+    """Run elementwise operation ``name`` (a key of OPS) with broadcasting, ``out=``/``where=``.
+
+    The whole result is computed before anything is written to ``out``, so an error leaves
+    ``out`` untouched; with ``where=``, elements where the mask is False keep ``out``'s value.
+    """
+    unknown = set(projection) - set(_PROJECTION_KEYS)
+    if unknown:
+        raise TypeError(f"{name}() got unexpected keyword(s) {sorted(unknown)}")
+    if len(operands) != ARITY[name]:
+        raise TypeError(f"{name}() takes {ARITY[name]} operand(s), got {len(operands)}")
+    arrays, fo = operand_formats(operands, out_format)
+    if out is not None:
+        if not isinstance(out, MiniArray):
+            raise TypeError("out must be a MiniArray")
+        if out_format is None and out.format != fo:
+            fo = out.format
+    codes = np.broadcast_arrays(*[a.codes for a in arrays])
+    shape = codes[0].shape
+    p = resolve_projection(fo, shape, **{k: v for k, v in projection.items()})
+    result = np.empty(shape, dtype=fo.dtype)
+    fmts = [a.format for a in arrays]
+    if p.nbits == 0 and len(arrays) <= 2 and all(f.bits <= 8 for f in [*fmts, fo]):
+        fb = fmts[1] if len(fmts) > 1 else fmts[0]
+        table = _table(OPS[name], fmts[0], fb, fo, p.mode, p.sat, p.flush)
+        got = table[codes[0], codes[1] if len(codes) > 1 else 0]
+        ok = not (got.size and got.max() >= fo.num_codes)
+        if ok:
+            result[...] = got
+    else:
+        wide = [np.ascontiguousarray(c, dtype=np.uint16) for c in codes]
+        ok = _run(OPS[name], wide, list(fmts), fo, p.mode, p.sat, p.nbits, p.flush, p.rsrc,
+                  p.seed, p.offset, p.random, result)
+    if not ok:
+        raise ValueError(f"{name}: a NaN result has no code in {fo} (it has no NaN)")
+    if out is None:
+        if where is not True:
+            raise ValueError("where= needs out= (elements outside the mask would be undefined)")
+        return from_codes(result, fo)
+    if out.format != fo:
+        raise ValueError(f"out has format {out.format}, the result is {fo}")
+    np.copyto(out.codes, result, where=np.asarray(where, dtype=bool))
+    return out
+
+
+def add(a: Any, b: Any, **kw: Any) -> MiniArray:
+    """Correctly rounded a + b."""
+    return apply("add", a, b, **kw)
+
+
+def subtract(a: Any, b: Any, **kw: Any) -> MiniArray:
+    """Correctly rounded a - b."""
+    return apply("subtract", a, b, **kw)
+
+
+def multiply(a: Any, b: Any, **kw: Any) -> MiniArray:
+    """Correctly rounded a * b."""
+    return apply("multiply", a, b, **kw)
+
+
+def divide(a: Any, b: Any, **kw: Any) -> MiniArray:
+    """Correctly rounded a / b (x/0 = +-Inf, or NaN/max per the format and saturation)."""
+    return apply("divide", a, b, **kw)
+
+
+def fma(a: Any, b: Any, c: Any, **kw: Any) -> MiniArray:
+    """a * b + c with a single rounding."""
+    return apply("fma", a, b, c, **kw)
+
+
+def sqrt(a: Any, **kw: Any) -> MiniArray:
+    """Correctly rounded square root (NaN for negative non-zero input; sqrt(-0) = -0)."""
+    return apply("sqrt", a, **kw)
+
+
+def square(a: Any, **kw: Any) -> MiniArray:
+    """Correctly rounded a * a."""
+    return apply("multiply", a, a, **kw)
+
+
+def negative(a: Any, **kw: Any) -> MiniArray:
+    """-a, projected (exact except where the format lacks the negated value: unsigned, -0)."""
+    return apply("negative", a, **kw)
+
+
+def positive(a: Any, **kw: Any) -> MiniArray:
+    """+a (a copy; with out_format=, a projection into that format)."""
+    return apply("positive", a, **kw)
+
+
+def absolute(a: Any, **kw: Any) -> MiniArray:
+    """|a|."""
+    return apply("absolute", a, **kw)
+
+
+_ONE = format("float16")
+
+
+def reciprocal(a: Any, out_format: FormatLike | None = None, **kw: Any) -> MiniArray:
+    """Correctly rounded 1 / a."""
+    if not isinstance(a, MiniArray):
+        raise TypeError("reciprocal needs a MiniArray")
+    one = from_codes(np.full(a.shape, 0x3C00, dtype=np.uint16), _ONE)  # exactly 1.0
+    return apply("divide", one, a, out_format=out_format or a.format, **kw)
+
+
+def _select(name: str, a: Any, b: Any, out_format: FormatLike | None,
+            out: MiniArray | None, where: Any) -> MiniArray:
+    arrays, fo = operand_formats((a, b), out_format)
+    va, vb = (np.asarray(decode(x.codes, x.format)) for x in arrays)
+    fn = {"maximum": np.maximum, "minimum": np.minimum, "fmax": np.fmax, "fmin": np.fmin}[name]
+    # Exact values, exact comparison; the chosen value is projected (exact if fo is their
+    # format).  maximum(-0, +0) follows NumPy.
+    chosen = fn(va, vb)
+    res = asarray(chosen, fo)
+    if out is None:
+        return res
+    np.copyto(out.codes, res.codes, where=np.asarray(where, dtype=bool))
+    return out
+
+
+def maximum(a: Any, b: Any, *, out_format: FormatLike | None = None,
+            out: MiniArray | None = None, where: Any = True) -> MiniArray:
+    """Elementwise maximum (NaN propagates)."""
+    return _select("maximum", a, b, out_format, out, where)
+
+
+def minimum(a: Any, b: Any, *, out_format: FormatLike | None = None,
+            out: MiniArray | None = None, where: Any = True) -> MiniArray:
+    """Elementwise minimum (NaN propagates)."""
+    return _select("minimum", a, b, out_format, out, where)
+
+
+def fmax(a: Any, b: Any, *, out_format: FormatLike | None = None,
+         out: MiniArray | None = None, where: Any = True) -> MiniArray:
+    """Elementwise maximum ignoring NaN."""
+    return _select("fmax", a, b, out_format, out, where)
+
+
+def fmin(a: Any, b: Any, *, out_format: FormatLike | None = None,
+         out: MiniArray | None = None, where: Any = True) -> MiniArray:
+    """Elementwise minimum ignoring NaN."""
+    return _select("fmin", a, b, out_format, out, where)
+
+
+def sign(a: MiniArray) -> MiniArray:
+    """-1, 0 or +1 (NaN for NaN) in a's format."""
+    return asarray(np.sign(decode(a.codes, a.format)), a.format)
+
+
+def is_stochastic(rounding: str | None) -> bool:
+    """Whether a rounding name (or the context's, for None) draws random bits."""
+    return (current().rounding if rounding is None else rounding) in STOCHASTIC
+
+
+def values_of(x: Any) -> Any:
+    """Decoded values of a MiniArray; other inputs unchanged (for comparisons)."""
+    return decode(x.codes, x.format) if isinstance(x, MiniArray) else x
+
+
+__all__ = ["absolute", "add", "apply", "divide", "fma", "fmax", "fmin", "maximum", "minimum",
+           "multiply", "negative", "positive", "reciprocal", "sign", "sqrt", "square",
+           "subtract", "encode"]
