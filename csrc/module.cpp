@@ -471,6 +471,41 @@ bool contract(const py::array& A, const py::tuple& sa, py::object B, const py::t
   return contract_loop(c, data_of<std::uint8_t>(out), std::size_t(M));
 }
 
+// out[i] = table[a[i] * nb + b[i]] for uint8 codes and a uint16 result table (the 64 K-entry
+// tables of <= 8-bit binary operations).  Returns the largest entry used, so the caller can
+// detect the 0xFFFF "no code" marker.
+std::uint32_t gather2(const py::array& a, const py::array& b, const py::array& table, int nb,
+                      py::array out) {
+  const std::size_t n = static_cast<std::size_t>(out.size());
+  if (a.size() != out.size() || b.size() != out.size() || a.itemsize() != 1 ||
+      b.itemsize() != 1 || table.itemsize() != 2 || out.itemsize() != 1)
+    throw std::invalid_argument("internal: gather2 arguments");
+  const auto* pa = cdata_of<std::uint8_t>(a);
+  const auto* pb = cdata_of<std::uint8_t>(b);
+  const auto* t = cdata_of<std::uint16_t>(table);
+  const std::size_t tsize = static_cast<std::size_t>(table.size());
+  auto* po = data_of<std::uint8_t>(out);
+  std::atomic<std::uint32_t> top{0};
+  bool range_ok = true;
+  const bool full = nb == 256 && tsize == 65536;  // every uint8 pair is inside the table
+  for (std::size_t i = 0; i < n && range_ok && !full; ++i)  // guard against foreign codes
+    range_ok = std::size_t(pa[i]) * nb + pb[i] < tsize;
+  if (!range_ok) throw std::invalid_argument("internal: gather2 code out of table range");
+  py::gil_scoped_release nogil;
+  mfcpu::parallel_for(n, [&](std::size_t b0, std::size_t e0) {
+    std::uint32_t mx = 0;
+    for (std::size_t i = b0; i < e0; ++i) {
+      const std::uint32_t v = t[std::size_t(pa[i]) * nb + pb[i]];
+      mx = mx > v ? mx : v;
+      po[i] = static_cast<std::uint8_t>(v);
+    }
+    std::uint32_t cur = top.load();
+    while (mx > cur && !top.compare_exchange_weak(cur, mx)) {
+    }
+  });
+  return top.load();
+}
+
 py::array_t<std::uint32_t> philox_words(std::uint64_t seed, std::uint64_t offset, py::ssize_t n) {
   py::array_t<std::uint32_t> out(n);
   std::uint32_t* p = out.mutable_data();
@@ -494,6 +529,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("mode"), py::arg("sat"), py::arg("n"), py::arg("flush"), py::arg("pairwise"),
         py::arg("block"), py::arg("rsrc"), py::arg("seed"), py::arg("offset"), py::arg("e0"),
         py::arg("limbs"), py::arg("out"));
+  m.def("gather2", &gather2, py::arg("a"), py::arg("b"), py::arg("table"), py::arg("nb"),
+        py::arg("out"));
   m.def("decode", &decode, py::arg("codes"), py::arg("table"), py::arg("out"));
   m.def("decode_table", &decode_table, py::arg("spec"));
   m.def("derive", &derive, py::arg("spec"));

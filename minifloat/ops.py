@@ -106,10 +106,14 @@ def apply(name: str, *operands: Any, out_format: FormatLike | None = None,
     if p.nbits == 0 and len(arrays) <= 2 and all(f.bits <= 8 for f in [*fmts, fo]):
         fb = fmts[1] if len(fmts) > 1 else fmts[0]
         table = _table(OPS[name], fmts[0], fb, fo, p.mode, p.sat, p.flush)
-        got = table[codes[0], codes[1] if len(codes) > 1 else 0]
-        ok = not (got.size and got.max() >= fo.num_codes)
-        if ok:
-            result[...] = got
+        cb = codes[1] if len(codes) > 1 else np.zeros_like(codes[0])
+        if codes[0].flags.c_contiguous and cb.flags.c_contiguous and codes[0].size:
+            ok = _core.gather2(codes[0], cb, table, table.shape[1], result) < fo.num_codes
+        else:
+            got = table[codes[0], cb]
+            ok = not (got.size and got.max() >= fo.num_codes)
+            if ok:
+                result[...] = got
     else:
         wide = [np.ascontiguousarray(c, dtype=np.uint16) for c in codes]
         ok = _run(OPS[name], wide, list(fmts), fo, p.mode, p.sat, p.nbits, p.flush, p.rsrc,
