@@ -506,6 +506,50 @@ std::uint32_t gather2(const py::array& a, const py::array& b, const py::array& t
   return top.load();
 }
 
+// C = A @ B in binary32, every C[i,j] accumulated in k order: C <- fma(A[i,k], B[k,j], C).
+// Used only when every product A[i,k]*B[k,j] is exact in binary32 (checked in linalg.py), so
+// the fused multiply-add rounds exactly once per step, like "round(C + exact product)": the
+// bits are those of the sequential float32 accumulator, and the loop is a register-blocked
+// GEMM micro-kernel (4 rows x 64 columns of C live in vector registers).
+void matmul_f32_seq(const py::array& A, const py::array& B, py::array C, int M, int K, int N) {
+  if (A.itemsize() != 4 || B.itemsize() != 4 || C.itemsize() != 4 ||
+      A.size() != py::ssize_t(M) * K || B.size() != py::ssize_t(K) * N ||
+      C.size() != py::ssize_t(M) * N)
+    throw std::invalid_argument("internal: matmul_f32_seq shapes");
+  const float* a = cdata_of<float>(A);
+  const float* b = cdata_of<float>(B);
+  float* c = data_of<float>(C);
+  constexpr int RB = 6, CB = 64;
+  const std::size_t row_blocks = (std::size_t(M) + RB - 1) / RB;
+  py::gil_scoped_release nogil;
+  std::vector<float> panel(std::size_t(K) * CB);
+  for (int j0 = 0; j0 < N; j0 += CB) {
+    const int nj = std::min(CB, N - j0);
+    // Pack the column block of B contiguously (zero-padded to CB columns).
+    for (int k = 0; k < K; ++k)
+      for (int j = 0; j < CB; ++j)
+        panel[std::size_t(k) * CB + j] = j < nj ? b[std::size_t(k) * N + j0 + j] : 0.0f;
+    const float* pb = panel.data();
+    mfcpu::parallel_for(row_blocks, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t rb = r0; rb < r1; ++rb) {
+        const int i0 = int(rb) * RB, ni = std::min(RB, M - i0);
+        const float* ar[RB];
+        for (int r = 0; r < RB; ++r) ar[r] = a + std::size_t(i0 + std::min(r, ni - 1)) * K;
+        float acc[RB][CB] = {};
+        for (int k = 0; k < K; ++k) {
+          const float* brow = pb + std::size_t(k) * CB;
+          for (int r = 0; r < RB; ++r) {
+            const float av = ar[r][k];
+            for (int j = 0; j < CB; ++j) acc[r][j] = __builtin_fmaf(av, brow[j], acc[r][j]);
+          }
+        }
+        for (int r = 0; r < ni; ++r)
+          for (int j = 0; j < nj; ++j) c[std::size_t(i0 + r) * N + j0 + j] = acc[r][j];
+      }
+    }, 1);
+  }
+}
+
 py::array_t<std::uint32_t> philox_words(std::uint64_t seed, std::uint64_t offset, py::ssize_t n) {
   py::array_t<std::uint32_t> out(n);
   std::uint32_t* p = out.mutable_data();
@@ -531,6 +575,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("limbs"), py::arg("out"));
   m.def("gather2", &gather2, py::arg("a"), py::arg("b"), py::arg("table"), py::arg("nb"),
         py::arg("out"));
+  m.def("matmul_f32_seq", &matmul_f32_seq, py::arg("A"), py::arg("B"), py::arg("C"), py::arg("M"),
+        py::arg("K"), py::arg("N"));
   m.def("decode", &decode, py::arg("codes"), py::arg("table"), py::arg("out"));
   m.def("decode_table", &decode_table, py::arg("spec"));
   m.def("derive", &derive, py::arg("spec"));

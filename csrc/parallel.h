@@ -23,14 +23,17 @@ inline int& thread_setting() {
 // Elements below which one thread does everything (thread start-up costs ~20 us).
 constexpr std::size_t kGrain = std::size_t(1) << 15;
 
-template <class Fn> void parallel_for(std::size_t n, Fn&& fn) {
-  const std::size_t want = std::min<std::size_t>(thread_setting(), (n + kGrain - 1) / kGrain);
+// grain: the fewest items worth a thread of their own.
+template <class Fn> void parallel_for(std::size_t n, Fn&& fn, std::size_t grain = kGrain) {
+  const std::size_t want = std::min<std::size_t>(thread_setting(), (n + grain - 1) / grain);
   if (want <= 1) {
     fn(std::size_t(0), n);
     return;
   }
-  // Chunks are multiples of 64 elements so that threads never share a cache line of output.
-  const std::size_t chunk = ((n + want - 1) / want + 63) / 64 * 64;
+  // Chunks are multiples of 64 items (for element loops: threads never share a cache line of
+  // output) unless the grain is finer than that.
+  const std::size_t align = grain >= 64 ? 64 : 1;
+  const std::size_t chunk = ((n + want - 1) / want + align - 1) / align * align;
   std::vector<std::thread> pool;
   for (std::size_t t = 1; t < want; ++t) {
     const std::size_t b = t * chunk, e = std::min(n, b + chunk);

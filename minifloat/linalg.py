@@ -109,9 +109,9 @@ def contract2d(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFo
 def _float32_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None,
                   fb: FloatFormat | None, fo: FloatFormat, blas: bool, acc_name: str,
                   projection: dict[str, Any]) -> np.ndarray:
-    """Sequential binary32 accumulation, vectorised over outputs with NumPy (every product is
-    float32-exact, checked by the caller, so ``C + A[:, k] * B[k]`` rounds exactly once per
-    step: the same bits as the C++ accumulator); or BLAS for "float32_blas"."""
+    """Sequential binary32 accumulation by a register-blocked C++ kernel (every product is
+    float32-exact, checked by the caller, so each fused multiply-add rounds exactly once per
+    step: the same bits as the generic accumulator); or BLAS for "float32_blas"."""
     if not _products_fit(fa, fb, 23, -149, 128) if blas else False:
         raise ValueError(f"accumulator='float32_blas' needs float32-exact products of {fa}, {fb}")
     va = decode(a, fa, np.float32)
@@ -120,10 +120,11 @@ def _float32_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None,
         s = va @ vb if vb is not None else va.sum(axis=1, keepdims=True)
     else:
         M, K = a.shape
-        s = np.zeros((M, 1 if vb is None else vb.shape[1]), dtype=np.float32)
-        with np.errstate(all="ignore"):
-            for k in range(K):
-                s += va[:, k:k + 1] * vb[k] if vb is not None else va[:, k:k + 1]
+        if vb is None:  # a sum is a product with a column of ones (exact products)
+            vb = np.ones((K, 1), dtype=np.float32)
+        s = np.empty((M, vb.shape[1]), dtype=np.float32)
+        _core.matmul_f32_seq(np.ascontiguousarray(va), np.ascontiguousarray(vb), s, M, K,
+                             vb.shape[1])
     del acc_name
     return encode(s, fo, **projection)
 
