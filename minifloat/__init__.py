@@ -9,6 +9,7 @@ from .array import MiniArray, asarray, from_codes, full, ones, zeros
 from .backends.cpu import get_num_threads, set_num_threads
 from .codec import decode, encode, philox_words, quantize
 from .formats import ALIASES, PRESETS, FloatFormat, format, p3109
+from .io import from_ml_dtypes, load, save
 from .linalg import conv2d, dot, einsum, matmul, mean, tensordot
 from .linalg import sum as sum  # noqa: A004 - mf.sum shadows builtins.sum only inside minifloat
 from .ops import (
@@ -48,7 +49,7 @@ __all__ = [
     "MiniArray", "asarray", "from_codes", "full", "ones", "zeros", "conv2d", "dot", "einsum",
     "matmul", "mean", "sum", "tensordot", "absolute", "add", "divide", "fma", "fmax", "fmin",
     "maximum", "minimum", "multiply", "negative", "positive", "reciprocal", "sign", "sqrt",
-    "square", "subtract",
+    "square", "subtract", "from_ml_dtypes", "load", "save",
     "ALIASES", "PRESETS", "ROUNDINGS", "SATURATIONS", "FloatFormat", "config", "decode",
     "encode", "format", "get_include", "get_num_threads", "p3109", "philox_words", "quantize",
     "set_num_threads",
