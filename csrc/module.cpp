@@ -341,7 +341,10 @@ template <class F> struct AccFloat {
   State add(const State& s, const mf::Exact& t, std::uint64_t) const {
     return s + static_cast<F>(exact_to_double(t));
   }
-  mf::Exact exact(const State& s) const { return mf::parts_of(static_cast<double>(s)); }
+  // Arithmetic NaNs are the canonical +NaN (as in arith.h), whatever sign the FPU gave.
+  mf::Exact exact(const State& s) const {
+    return s != s ? mf::exact_nan() : mf::parts_of(static_cast<double>(s));
+  }
   static double exact_to_double(const mf::Exact& t) {
     const double inf = mf::double_of(0x7FF0000000000000ull);
     if (t.cls == mf::IN_NAN) return mf::double_of(0x7FF8000000000000ull);
@@ -550,6 +553,66 @@ void matmul_f32_seq(const py::array& A, const py::array& B, py::array C, int M, 
   }
 }
 
+// Sequential accumulation into a low-precision format, vectorised over the columns of C:
+// s[j] <- value(project_acc(add_round_odd(s[j], A[i,k] * B[k,j]))).  A and B hold decoded
+// values (doubles) whose products are exact in binary64 (checked in linalg.py); the result is
+// identical to the generic AccFormat path for deterministic modes (see add_round_odd).
+// Writes the accumulated values (exact values of the accumulator format) to S.
+template <int MODE>
+void accumulate_rows(const double* __restrict__ a, const double* __restrict__ b,
+                     const double* __restrict__ table, double* __restrict__ sp,
+                     const FloatSpec& facc, int sat, int flush, int K, int N, std::size_t r0,
+                     std::size_t r1, std::atomic<bool>& bad) {
+  const FloatSpec f = facc;  // local copies: stores to s cannot alias them
+  const mf::Plan plan = mf::make_plan(f, MODE, sat, flush);
+  std::uint32_t badacc = 0;
+  for (std::size_t i = r0; i < r1; ++i) {
+    double* __restrict__ s = sp + i * std::size_t(N);
+    for (int j = 0; j < N; ++j) s[j] = 0.0;
+    for (int k = 0; k < K; ++k) {
+      const double av = a[i * std::size_t(K) + k];
+      const double* __restrict__ brow = b + std::size_t(k) * N;
+      for (int j = 0; j < N; ++j) {
+        const double t = mf::add_round_odd(s[j], av * brow[j], MODE);
+        const std::uint32_t code =
+            mf::project<std::uint64_t>(f, plan, MODE, 0, mf::parts_of(t), 0u);
+        const std::uint32_t none = std::uint32_t(code == mf::NO_CODE);
+        badacc |= none;
+        s[j] = table[mf::pick(none, 0u, code)];
+      }
+    }
+  }
+  if (badacc) bad.store(true);
+}
+
+bool accumulate_format_seq(const py::array& A, const py::array& B, const py::tuple& sacc,
+                           const py::array& acc_table, int mode, int sat, int flush, int M,
+                           int K, int N, py::array S) {
+  if (A.itemsize() != 8 || B.itemsize() != 8 || S.itemsize() != 8 || acc_table.itemsize() != 8 ||
+      A.size() != py::ssize_t(M) * K || B.size() != py::ssize_t(K) * N ||
+      S.size() != py::ssize_t(M) * N || mode < 0 || mf::is_stochastic(mode))
+    throw std::invalid_argument("internal: accumulate_format_seq arguments");
+  const FloatSpec facc = spec_from(sacc);
+  if (static_cast<std::uint64_t>(acc_table.size()) != facc.num_codes)
+    throw std::invalid_argument("internal: accumulator value table size");
+  const double* a = cdata_of<double>(A);
+  const double* b = cdata_of<double>(B);
+  const double* table = cdata_of<double>(acc_table);
+  double* sp = data_of<double>(S);
+  std::atomic<bool> bad{false};
+  py::gil_scoped_release nogil;
+  mfcpu::parallel_for(std::size_t(M), [&](std::size_t r0, std::size_t r1) {
+    switch (mode) {
+#define MF_ROWS(M_) \
+  case M_: accumulate_rows<M_>(a, b, table, sp, facc, sat, flush, K, N, r0, r1, bad); break;
+      MF_ROWS(0) MF_ROWS(1) MF_ROWS(2) MF_ROWS(3) MF_ROWS(4) MF_ROWS(5) MF_ROWS(6)
+#undef MF_ROWS
+      default: break;
+    }
+  }, 1);
+  return !bad.load();
+}
+
 py::array_t<std::uint32_t> philox_words(std::uint64_t seed, std::uint64_t offset, py::ssize_t n) {
   py::array_t<std::uint32_t> out(n);
   std::uint32_t* p = out.mutable_data();
@@ -577,6 +640,9 @@ PYBIND11_MODULE(_core, m) {
         py::arg("out"));
   m.def("matmul_f32_seq", &matmul_f32_seq, py::arg("A"), py::arg("B"), py::arg("C"), py::arg("M"),
         py::arg("K"), py::arg("N"));
+  m.def("accumulate_format_seq", &accumulate_format_seq, py::arg("A"), py::arg("B"),
+        py::arg("sacc"), py::arg("acc_table"), py::arg("mode"), py::arg("sat"), py::arg("flush"),
+        py::arg("M"), py::arg("K"), py::arg("N"), py::arg("S"));
   m.def("decode", &decode, py::arg("codes"), py::arg("table"), py::arg("out"));
   m.def("decode_table", &decode_table, py::arg("spec"));
   m.def("derive", &derive, py::arg("spec"));

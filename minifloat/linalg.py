@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from .backends import cpu
 from .array import MiniArray, asarray, from_codes
 from .codec import FormatLike, decode, encode, resolve_projection
 from .formats import FloatFormat, format
@@ -84,6 +85,11 @@ def contract2d(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFo
     if kind == -1 or (kind == ACC_FLOAT32 and order == "sequential" and
                       _products_fit(fa, fb, 23, -149, 128)):
         return _float32_path(a, fa, b, fb, fo, kind == -1, acc_name, projection)
+    if (kind == ACC_FORMAT and facc is not None and order == "sequential" and K > 0
+            and _products_fit(fa, fb, 52, -1074, 1024)):
+        fast = _format_path(a, fa, b, fb, facc, fo, projection)
+        if fast is not None:
+            return fast
     if kind == ACC_FLOAT64 and not _products_fit(fa, fb if b is not None else None, 52, -1074,
                                                   1024):
         raise ValueError(f"accumulator='float64' needs products exact in float64; those of "
@@ -126,6 +132,27 @@ def _float32_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None,
         _core.matmul_f32_seq(np.ascontiguousarray(va), np.ascontiguousarray(vb), s, M, K,
                              vb.shape[1])
     del acc_name
+    s[np.isnan(s)] = np.nan  # arithmetic NaNs are the canonical +NaN (arith.h)
+    return encode(s, fo, **projection)
+
+
+def _format_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFormat | None,
+                 facc: FloatFormat, fo: FloatFormat, projection: dict[str, Any],
+                 ) -> np.ndarray | None:
+    """Sequential accumulation in ``facc`` through round-to-odd binary64 sums, vectorised over
+    output columns (same bits as the generic path; deterministic modes only)."""
+    p = resolve_projection(facc, (0,), **{k: v for k, v in projection.items()
+                                          if k not in ("seed", "offset", "random")})
+    if p.nbits:
+        return None
+    M, K = a.shape
+    va = np.ascontiguousarray(decode(a, fa))
+    vb = (np.ascontiguousarray(decode(b, fb)) if b is not None and fb is not None
+          else np.ones((K, 1)))
+    s = np.empty((M, vb.shape[1]))
+    if not _core.accumulate_format_seq(va, vb, facc.spec, cpu.value_table(facc), p.mode, p.sat,
+                                       int(p.flush), M, K, vb.shape[1], s):
+        raise ValueError(f"a NaN sum has no code in the accumulator format {facc}")
     return encode(s, fo, **projection)
 
 

@@ -829,3 +829,427 @@ def assert_codes_equal(got, expected, xs, fmt, what=""):
             f"{what}: {bad.size} of {got.size} codes differ for {f}\n" + "\n".join(lines),
             pytrace=False,
         )
+
+
+# --------------------------------------------------------------------------------------
+# Arithmetic (docs/arithmetic.md, design.md §4): exact results on decoded values
+# --------------------------------------------------------------------------------------
+#
+# Values are in the decode() representation: Fraction (finite non-zero), ('zero', sign),
+# NAN, PINF, NINF.  An operation first forms the exact real result (IEEE 754 rules for the
+# special cases), which is then projected once (project_value / project_sqrt).
+
+
+def _is_zero(v):
+    return isinstance(v, tuple)
+
+
+def _is_inf(v):
+    return v == PINF or v == NINF
+
+
+def _is_nan(v):
+    return isinstance(v, str) and v == NAN
+
+
+def value_negative(v):
+    """Sign bit of a decoded value (NaN: False)."""
+    if _is_zero(v):
+        return bool(v[1])
+    if isinstance(v, Fraction):
+        return v < 0
+    return v == NINF
+
+
+def negate(v):
+    if _is_nan(v):
+        return NAN
+    if _is_zero(v):
+        return ("zero", 1 - v[1])
+    if v == PINF:
+        return NINF
+    if v == NINF:
+        return PINF
+    return -v
+
+
+def _inf(neg):
+    return NINF if neg else PINF
+
+
+def exact_add(a, b, rounding="nearest_even"):
+    """a + b exactly.  An exact zero sum of operands that are not both -0 is +0, or -0 under
+    toward_negative; (-0) + (-0) = -0."""
+    if _is_nan(a) or _is_nan(b):
+        return NAN
+    if _is_inf(a) or _is_inf(b):
+        if _is_inf(a) and _is_inf(b) and a != b:
+            return NAN
+        return a if _is_inf(a) else b
+    if _is_zero(a) and _is_zero(b):
+        if a[1] and b[1]:
+            return ("zero", 1)
+        if a[1] or b[1]:
+            return ("zero", 1 if rounding == "toward_negative" else 0)
+        return ("zero", 0)
+    if _is_zero(a):
+        return b
+    if _is_zero(b):
+        return a
+    s = a + b
+    if s == 0:
+        return ("zero", 1 if rounding == "toward_negative" else 0)
+    return s
+
+
+def exact_sub(a, b, rounding="nearest_even"):
+    return exact_add(a, negate(b), rounding)
+
+
+def exact_mul(a, b):
+    if _is_nan(a) or _is_nan(b):
+        return NAN
+    neg = value_negative(a) != value_negative(b)
+    if _is_inf(a) or _is_inf(b):
+        if _is_zero(a) or _is_zero(b):
+            return NAN
+        return _inf(neg)
+    if _is_zero(a) or _is_zero(b):
+        return ("zero", int(neg))
+    return a * b
+
+
+def exact_div(a, b):
+    if _is_nan(a) or _is_nan(b):
+        return NAN
+    neg = value_negative(a) != value_negative(b)
+    if _is_inf(a):
+        return NAN if _is_inf(b) else _inf(neg)
+    if _is_inf(b):
+        return ("zero", int(neg))
+    if _is_zero(b):
+        return NAN if _is_zero(a) else _inf(neg)
+    if _is_zero(a):
+        return ("zero", int(neg))
+    return a / b
+
+
+def exact_fma(a, b, c, rounding="nearest_even"):
+    """a*b + c with the exact product (zero-sum sign rules as for addition)."""
+    return exact_add(exact_mul(a, b), c, rounding)
+
+
+def exact_op(op, *vals, rounding="nearest_even"):
+    """Exact result of an elementwise op ('add', 'subtract', 'multiply', 'divide', 'fma')."""
+    if op == "add":
+        return exact_add(vals[0], vals[1], rounding)
+    if op == "subtract":
+        return exact_sub(vals[0], vals[1], rounding)
+    if op == "multiply":
+        return exact_mul(vals[0], vals[1])
+    if op == "divide":
+        return exact_div(vals[0], vals[1])
+    if op == "fma":
+        return exact_fma(vals[0], vals[1], vals[2], rounding)
+    raise ValueError(f"oracle: unknown op {op!r}")
+
+
+def value_as_input(v):
+    """A project() input for a decoded value (signed zeros and specials as floats)."""
+    if _is_nan(v):
+        return math.nan
+    if v == PINF:
+        return math.inf
+    if v == NINF:
+        return -math.inf
+    if _is_zero(v):
+        return -0.0 if v[1] else 0.0
+    return v
+
+
+def project_value(fmt, v, rounding="nearest_even", saturation="none", random_bits=None, R=None,
+                  flush_subnormals=False):
+    """Code of the projection of a decoded/exact value (raises ValueError like project())."""
+    return project(fmt, value_as_input(v), rounding, saturation, random_bits=random_bits, R=R,
+                   flush_subnormals=flush_subnormals)
+
+
+def _sqrt_exact(q):
+    """Exact square root of a Fraction q > 0, or None if it is irrational."""
+    n, d = q.numerator, q.denominator
+    rn, rd = math.isqrt(n), math.isqrt(d)
+    if rn * rn == n and rd * rd == d:
+        return Fraction(rn, rd)
+    return None
+
+
+def sqrt_value(fmt, q):
+    """A rational stand-in for sqrt(q) (q a decoded value) that every rounding mode, including
+    the stochastic ones with up to 32 random bits, rounds exactly like sqrt(q) in ``fmt``.
+
+    sqrt of a non-square rational is irrational, so it lies strictly inside one interval
+    (t + j w 2^-G, t + (j+1) w 2^-G) between neighbours t < sqrt(q) < u = t + w, G = 40;
+    its midpoint has the same ⌊ν 2^k⌋ for every k <= G and is never a tie.  The neighbours
+    are found on the ladder by comparing squares; ⌊ν 2^G⌋ with an integer square root and
+    checked by squaring."""
+    if _is_nan(q) or q == NINF:
+        return NAN
+    if q == PINF:
+        return PINF
+    if _is_zero(q):
+        return q  # sqrt(-0) = -0
+    if q < 0:
+        return NAN
+    r = _sqrt_exact(q)
+    if r is not None:
+        return r
+    f = OFormat.of(fmt)
+    lad = f.ladder + [f.max_next]
+    if q >= lad[-1] ** 2:
+        return lad[-1] * 2  # overflows in every mode
+    if q < lad[0] ** 2:
+        return lad[0] / 2  # below the smallest magnitude of a zero-less format
+    lo, hi = 0, len(lad) - 1  # lad[lo]^2 <= q < lad[hi]^2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if lad[mid] ** 2 <= q:
+            lo = mid
+        else:
+            hi = mid
+    t, u = lad[lo], lad[hi]
+    w = u - t
+    G = 40
+    scale = Fraction(1 << G) / w
+    # floor(sqrt(q) * scale) = isqrt(floor(q * scale^2)), minus t * scale
+    z = q * scale * scale
+    j = math.isqrt(z.numerator // z.denominator) - t * scale
+    assert j.denominator == 1
+    j = int(j)
+    step = w / (1 << G)
+    assert (t + j * step) ** 2 < q < (t + (j + 1) * step) ** 2 and 0 <= j < (1 << G)
+    return t + (j + Fraction(1, 2)) * step
+
+
+def project_sqrt(fmt, q, rounding="nearest_even", saturation="none", random_bits=None, R=None,
+                 flush_subnormals=False):
+    """Code of the correctly rounded sqrt(q) in ``fmt`` (q a decoded value)."""
+    return project_value(fmt, sqrt_value(fmt, q), rounding, saturation, random_bits, R,
+                         flush_subnormals)
+
+
+def arith_code(op, out_fmt, vals, rounding="nearest_even", saturation="none", random_bits=None,
+               R=None, flush_subnormals=False):
+    """Expected code of an elementwise op on decoded operand values, or NAN_NO_CODE when the
+    result is NaN in a format without NaN (the operation must raise ValueError)."""
+    if op == "sqrt":
+        v = sqrt_value(out_fmt, vals[0])
+    else:
+        v = exact_op(op, *vals, rounding=rounding)
+    if _is_nan(v) and not OFormat.of(out_fmt).has_nan:
+        return NAN_NO_CODE
+    return project_value(out_fmt, v, rounding, saturation, random_bits, R, flush_subnormals)
+
+
+NAN_NO_CODE = -1
+
+
+def nan_codes(fmt):
+    """The canonical NaN codes of a format (either sign); empty set without NaN."""
+    f = OFormat.of(fmt)
+    return {c for c in (f.nan_code(False), f.nan_code(True)) if c is not None}
+
+
+# --------------------------------------------------------------------------------------
+# Binary IEEE rounding for accumulators (float32 / float64), independent of the ladder
+# --------------------------------------------------------------------------------------
+
+
+def round_ieee(v, precision, emin, emax):
+    """Round a decoded value to nearest-even in a binary IEEE format with ``precision``
+    significand bits (24 for binary32), normal exponents emin..emax, subnormals and Inf.
+    Used to simulate float32/float64 accumulators; zeros keep their sign."""
+    if not isinstance(v, Fraction):
+        return v
+    neg = v < 0
+    a = -v if neg else v
+    # exponent e with 2^e <= a < 2^(e+1)
+    e = a.numerator.bit_length() - a.denominator.bit_length()
+    if _pow2(e) > a:
+        e -= 1
+    assert _pow2(e) <= a < _pow2(e + 1)
+    quantum = _pow2(max(e, emin) - (precision - 1))
+    n = _rte_int(a / quantum)
+    r = n * quantum
+    if r >= _pow2(emax + 1):
+        return _inf(neg)
+    if r == 0:
+        return ("zero", int(neg))
+    return -r if neg else r
+
+
+def round_binary32(v):
+    return round_ieee(v, 24, -126, 127)
+
+
+def round_binary64(v):
+    return round_ieee(v, 53, -1022, 1023)
+
+
+# --------------------------------------------------------------------------------------
+# Accumulation (minifloat/linalg.py docstring, docs/arithmetic.md)
+# --------------------------------------------------------------------------------------
+
+
+def accumulate(terms, accumulator="exact", order="sequential", block=32, rounding="nearest_even",
+               saturation="none", Rs=None, random_bits=None):
+    """Sum of exact terms (decoded values) as the accumulator forms it; returns a value.
+
+    accumulator: 'exact' (one exact sum), 'float32'/'float64' (round to nearest even after
+    every addition), or an OFormat/format object (project every addition with ``rounding``,
+    ``saturation``; Rs[t] is the random integer of step t, sequential order only).
+    Sequential: ((+0 + t0) + t1) + ...; pairwise: sequential inside blocks of ``block`` terms,
+    then the block sums combined as a balanced binary tree, pairs (0,1), (2,3), ... at each
+    level, an odd last sum carried up."""
+    if accumulator == "exact":
+        s = ("zero", 0)
+        for t in terms:
+            s = exact_add(s, t, rounding)
+        return s
+    if accumulator == "float32":
+        def step(x, y, _t):
+            return round_binary32(exact_add(x, y))
+    elif accumulator == "float64":
+        def step(x, y, _t):
+            return round_binary64(exact_add(x, y))
+    else:
+        f = OFormat.of(accumulator)
+
+        def step(x, y, t):
+            R = None if Rs is None else int(Rs[t])
+            c = project_value(f, exact_add(x, y, rounding), rounding, saturation,
+                              random_bits, R)
+            return decode(f, c)
+
+    def seq(ts, t0):
+        s = ("zero", 0)
+        for i, t in enumerate(ts):
+            s = step(s, t, t0 + i)
+        return s
+
+    if order == "sequential":
+        return seq(list(terms), 0)
+    terms = list(terms)
+    sums = [seq(terms[i:i + block], i) for i in range(0, len(terms), block)] or [("zero", 0)]
+    while len(sums) > 1:
+        nxt = [step(sums[i], sums[i + 1], None) for i in range(0, len(sums) - 1, 2)]
+        if len(sums) % 2:
+            nxt.append(sums[-1])
+        sums = nxt
+    return sums[0]
+
+
+# --------------------------------------------------------------------------------------
+# Vectorised projection of exact float64 values (deterministic modes), for large samples
+# --------------------------------------------------------------------------------------
+
+
+def breakpoints(fmt):
+    """Sorted float64 array of the magnitudes where some deterministic rounding decision
+    changes: every ladder value, every midpoint, max_next and the midpoint below it."""
+    f = OFormat.of(fmt)
+    lad = f.ladder + [f.max_next]
+    pts = set(lad)
+    pts.update((a + b) / 2 for a, b in zip(lad, lad[1:]))
+    out = np.array(sorted(float(p) for p in pts), dtype=np.float64)
+    assert all(Fraction(float(p)) == p for p in pts)
+    return out
+
+
+def f64_equivalent(fmt, hi, lo_sign):
+    """float64 values that every deterministic mode rounds exactly like the exact values
+    hi + lo, where hi = fl64(hi + lo) (round to nearest) and lo_sign = sign(lo).
+
+    Breakpoints (ladder values and midpoints) are float64 numbers and fl64 is monotone, so
+    when hi is not a breakpoint the exact value lies in the same open cell as hi; when hi is
+    a breakpoint and lo != 0, the neighbouring float64 on lo's side lies in the same cell as
+    the exact value (cells are far wider than one float64 ulp)."""
+    hi = np.asarray(hi, dtype=np.float64)
+    lo_sign = np.asarray(lo_sign)
+    bp = breakpoints(fmt)
+    a = np.abs(hi)
+    i = np.clip(np.searchsorted(bp, a), 0, len(bp) - 1)
+    on_bp = bp[i] == a
+    move = on_bp & (lo_sign != 0) & np.isfinite(hi)
+    nudged = np.nextafter(hi, np.where(lo_sign > 0, np.inf, -np.inf))
+    return np.where(move, nudged, hi)
+
+
+def project_f64(fmt, xs, rounding="nearest_even", saturation="none"):
+    """Oracle codes (int64 array) of exact float64 values, deterministic modes only.
+
+    Same definition as project(), vectorised: t is found by searchsorted on the ladder,
+    ν compared with 1/2 through 2(|x| - t) vs (u - t), both exact in float64 (Sterbenz).
+    Overflows, zeros, specials, negative inputs of unsigned formats and values below a
+    zero-less format's range go through the scalar project() (one call per distinct
+    value, or per sign for overflows)."""
+    if rounding not in DETERMINISTIC:
+        raise ValueError("oracle: project_f64 is for deterministic modes")
+    f = OFormat.of(fmt)
+    x = np.asarray(xs, dtype=np.float64).reshape(-1)
+    out = np.full(x.shape, -1, dtype=np.int64)
+    lad = np.array([float(v) for v in f.ladder] + [float(f.max_next)], dtype=np.float64)
+    ks = np.array(f.ladder_k, dtype=np.int64)
+    a = np.abs(x)
+    neg = np.signbit(x)
+    with np.errstate(invalid="ignore"):
+        regular = np.isfinite(x) & (a > 0) & (a >= lad[0])
+    if not f.signed:
+        regular &= ~neg
+    ar = a[regular]
+    nr = neg[regular]
+    beyond = ar >= lad[-1]  # at or above max_next: overflows in every mode
+    i = np.minimum(np.searchsorted(lad, ar, side="right") - 1, len(lad) - 2)
+    t, u = lad[i], lad[i + 1]
+    d2 = 2 * (ar - t)
+    w = u - t
+    exact = ar == t
+    gt, eq = d2 > w, d2 == w
+    t_odd = (ks[i] & 1) == 1
+    if rounding == "nearest_even":
+        away = gt | (eq & t_odd)
+    elif rounding == "nearest_away":
+        away = gt | eq
+    elif rounding == "nearest_zero":
+        away = gt
+    elif rounding == "toward_zero":
+        away = np.zeros_like(gt)
+    elif rounding == "toward_positive":
+        away = ~exact & ~nr
+    elif rounding == "toward_negative":
+        away = ~exact & nr
+    else:  # odd
+        away = ~exact & ~t_odd
+    away &= ~exact
+    r = i + away.astype(np.int64)
+    over = (r >= len(ks)) | beyond
+    rk = ks[np.minimum(r, len(ks) - 1)]
+    sign = np.where(nr, f.sign_bit, 0).astype(np.int64)
+    codes = sign | rk
+    if f.has_zero:
+        z = rk == 0
+        codes[z] = np.where(nr[z], f.zero_code(True), f.zero_code(False))
+    for s in (False, True):
+        m = over & (nr == s)
+        if m.any():
+            big = f.max_next * 2
+            codes[m] = project(f, -big if s else big, rounding, saturation)
+    out[regular] = codes
+    rest = np.nonzero(~regular)[0]
+    if rest.size:
+        bits = x[rest].view(np.int64)
+        ub, inv = np.unique(bits, return_inverse=True)
+        vals = ub.view(np.float64)
+        res = np.array([project(f, float(v), rounding, saturation) for v in vals],
+                       dtype=np.int64)
+        out[rest] = res[inv]
+    return out

@@ -113,4 +113,33 @@ MF_HD Exact kulisch_value(const Kulisch& k0, int32_t mode) {
   return make_exact(IN_FINITE, neg, 2 * q + sticky, k.e0 + low - 1);
 }
 
+// s + p rounded to odd in binary64 (the exact sum when it is a double; otherwise its
+// truncation with the last bit forced to 1).  A format of p <= 51 bits then rounds the result
+// exactly as it would round s + p itself (round-to-odd with two extra bits is innocuous), so a
+// sum of two doubles can be rounded once into a low-precision accumulator without an exact
+// (wide) intermediate.  TwoSum (Knuth) gives the exact error e of r = RN(s + p).
+// `mode` only fixes the sign of an exact zero as IEEE 754 does (-0 toward_negative).
+MF_HD double add_round_odd(double s, double p, int32_t mode) {
+  // Written without branches (selects only) so the column loop in csrc/ vectorises.
+  const uint64_t EXP = 0x7FF0000000000000ull;
+  const double r = s + p;
+  const double bp = r - s;
+  const double e = (s - (r - bp)) + (p - bp);
+  const uint64_t u = bits_of(r);
+  const uint32_t special = uint32_t((u & EXP) == EXP);  // r is +-inf or NaN: no error term
+  const uint32_t is_nan = uint32_t(r != r);
+  // Inexact with an even last bit: step one ulp toward e (down in magnitude if e opposes r).
+  const uint64_t even = (u + 1u) & 1u;  // (arithmetic, not ~u & 1: GCC would make a bool)
+  const uint64_t step = uint64_t(special ^ 1u) * uint64_t(e != 0.0) * even;
+  const uint64_t toward_zero = (u ^ bits_of(e)) >> 63;  // 1: step down in magnitude
+  uint64_t out = u + step * (1u - 2u * toward_zero);
+  // Any NaN is the canonical +NaN, as exact_add gives (x86 gives -NaN for inf - inf).
+  out = sel<uint64_t>(is_nan, 0x7FF8000000000000ull, out);
+  if (mode == TOWARD_NEGATIVE) {  // exact zero: -0 unless both operands are +0
+    const uint32_t both_plus_zero = uint32_t(bits_of(s) == 0) & uint32_t(bits_of(p) == 0);
+    out = sel<uint64_t>(uint32_t(r == 0.0) & (both_plus_zero ^ 1u), 0x8000000000000000ull, out);
+  }
+  return double_of(out);
+}
+
 }  // namespace mf

@@ -16,8 +16,8 @@ MF_HD double ladder_value(const FloatSpec& f, uint32_t k) {
 MF_HD double decode_double(const FloatSpec& f, uint32_t code) {
   const double inf = double_of(0x7FF0000000000000ull);
   const double nan = double_of(0x7FF8000000000000ull);
-  if (is_nan_code(f, code)) return nan;
   const bool neg = (code & f.sign_bit) != 0;
+  if (is_nan_code(f, code)) return neg ? -nan : nan;  // the NaN keeps its code's sign bit
   const uint32_t k = code & f.mag_mask;
   double v = is_inf_code(f, code) ? inf : ladder_value(f, k);
   return neg ? -v : v;
