@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from .backends import cpu
 from .array import MiniArray, asarray, from_codes
+from .backends import cpu
 from .codec import FormatLike, decode, encode, resolve_projection
 from .formats import FloatFormat, format
 from .ops import maximum, minimum
