@@ -23,8 +23,10 @@ def save(file: str | os.PathLike[str], a: MiniArray) -> None:
     if not isinstance(a, MiniArray):
         raise TypeError(f"save expects a MiniArray, got {type(a).__name__}")
     f = a.format
-    meta = {k: np.asarray(getattr(f, k)) for k in _FIELDS}
-    np.savez(file, codes=a.codes, format_name=np.asarray(f.name or ""), **meta)
+    meta: dict[str, Any] = {k: np.asarray(getattr(f, k)) for k in _FIELDS}
+    meta["codes"] = a.codes
+    meta["format_name"] = np.asarray(f.name or "")
+    np.savez(file, **meta)
 
 
 def load(file: str | os.PathLike[str]) -> MiniArray:
