@@ -19,7 +19,8 @@ Three groups, all in one run:
     python benchmarks/bench_arith.py            # 16M elements, matmul 256^3 and 1024^3
     python benchmarks/bench_arith.py --quick    # smoke run: 1M elements, matmul 64^3, 128^3
 
-Every comparison is checked for identical results before it is timed (see the "Check" lines).
+Every comparison used for a target is checked for identical results before it is timed (see
+the "Check" lines); the secondary float16-operand rows are not (their semantics differ).
 Each row is the best wall time over ``--repeat`` calls after one warm-up call; a call that
 takes more than ``--slow-call`` seconds is timed ``--repeat-slow`` times in all, the warm-up
 call included.  A minifloat matmul whose single call is projected (by FLOPs, from the smaller
@@ -27,6 +28,10 @@ size) to take more than ``--max-seconds`` is replaced by the largest power-of-tw
 fits, and the output says so.  A peer that is projected to take more than its limit is timed
 on a smaller slice / size and its throughput is scaled (per element or per FLOP); the output
 says so.
+
+The machine should be otherwise idle: the ``other`` column reports the cores that other
+processes kept busy during each row (from /proc/stat), and rows over 0.15 are marked ``*``.
+Each row starts after a 0.25 s pause so that OpenBLAS's busy-waiting idle threads are asleep.
 """
 
 from __future__ import annotations
@@ -125,6 +130,17 @@ class Blas:
     def set_threads(self, n):
         if self.set is not None:
             self.set(ctypes.c_int(n))
+
+
+def busy_cpu_seconds():
+    """CPU seconds all processes have spent busy (from /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal ...: everything but idle and iowait
+    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(fn):
@@ -243,10 +259,20 @@ def main(argv=None):
 
     def add(key, op, impl, threads, fn, size, work, unit, note=""):
         """Time ``fn``; ``work`` is elements (unit 'M elem/s') or FLOPs ('GFLOP/s')."""
+        # OpenBLAS worker threads busy-wait for a while (< 0.1 s here) after a call; on a
+        # small machine they would steal cores from the next row.  Let them go to sleep.
+        # The idle wait is inside the window of the "other" column: it also needs >= 0.25 s
+        # to resolve /proc/stat's 10 ms ticks.
+        b0, c0, w0 = busy_cpu_seconds(), time.process_time(), time.perf_counter()
+        time.sleep(0.25)
         t, cpu, cnt = bo(fn)
+        b1, c1, w1 = busy_cpu_seconds(), time.process_time(), time.perf_counter()
+        # Cores kept busy by other processes while this row ran (10 ms resolution).
+        other = (min(float(ncpu), max(0.0, (b1 - b0) - (c1 - c0)) / (w1 - w0))
+                 if b0 is not None else float("nan"))
         scale = 1e6 if unit == "M elem/s" else 1e9
         r = work / t / scale
-        rows.append((op, impl, threads, size, t, cpu, unit, r, note, cnt))
+        rows.append((op, impl, threads, size, t, cpu, unit, r, note, cnt, other))
         rate[key] = r
         return t
 
@@ -499,11 +525,21 @@ def main(argv=None):
     # ======================================================================== report
     print()
     print(f"{'operation':<15} {'implementation':<14} {'threads':>8} {'size':>10} "
-          f"{'best ms':>10} {'throughput':>11} {'unit':<9} {'cpu/wall':>8} {'calls':>5}  note")
-    print("-" * 130)
-    for op, impl, th, size, t, cpu, unit, r, note, cnt in rows:
+          f"{'best ms':>10} {'throughput':>11} {'unit':<9} {'cpu/wall':>8} {'calls':>5} "
+          f"{'other':>6}  note")
+    print("-" * 136)
+    contended = 0
+    for op, impl, th, size, t, cpu, unit, r, note, cnt, other in rows:
+        flag = "*" if other > 0.15 else " "
+        contended += flag == "*"
         print(f"{op:<15} {impl:<14} {th:>8} {size!s:>10} {t * 1e3:>10.4g} {r:>11.2f} {unit:<9} "
-              f"{cpu:>8.2f} {cnt:>5}  {note}")
+              f"{cpu:>8.2f} {cnt:>5} {other:>5.2f}{flag}  {note}")
+    print()
+    print("other: cores kept busy by other processes during the row and the 0.25 s pause before "
+          "it (/proc/stat minus this process); '*' = over 0.15.")
+    if contended:
+        print(f"WARNING: {contended} row(s) ran while other processes were busy; their times "
+              "are not trustworthy: rerun on a quiet machine.")
     print()
     print("threads: minifloat's mf.set_num_threads(n); 'blas k' = OpenBLAS with k threads; "
           "'lib' = the library's own behaviour (cpu/wall shows the cores it kept busy). "
@@ -543,7 +579,8 @@ def main(argv=None):
           f"{fmt(ratio(('mm16h', s, ncpu), ('apy16h', s))):>11}")
     print()
 
-    print("Targets (issue: MiniArray)")
+    print("Targets (issue: MiniArray)" + (" -- NOT RELIABLE: rows marked '*' above ran "
+                                          "alongside other busy processes" if contended else ""))
     targets = [("elementwise multiply >= 5x ml_dtypes", [(("mul", t), "mul_ml") for t in
                                                          (1, ncpu)], 5.0),
                ("elementwise add >= 5x ml_dtypes", [(("add", t), "add_ml") for t in

@@ -845,7 +845,7 @@ def _is_zero(v):
 
 
 def _is_inf(v):
-    return v == PINF or v == NINF
+    return isinstance(v, str) and v != NAN
 
 
 def _is_nan(v):
@@ -858,7 +858,7 @@ def value_negative(v):
         return bool(v[1])
     if isinstance(v, Fraction):
         return v < 0
-    return v == NINF
+    return isinstance(v, str) and v == NINF
 
 
 def negate(v):
@@ -866,10 +866,8 @@ def negate(v):
         return NAN
     if _is_zero(v):
         return ("zero", 1 - v[1])
-    if v == PINF:
-        return NINF
-    if v == NINF:
-        return PINF
+    if isinstance(v, str):
+        return NINF if v == PINF else PINF
     return -v
 
 
@@ -886,6 +884,11 @@ def exact_add(a, b, rounding="nearest_even"):
         if _is_inf(a) and _is_inf(b) and a != b:
             return NAN
         return a if _is_inf(a) else b
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        s = a + b
+        if s == 0:
+            return ("zero", 1 if rounding == "toward_negative" else 0)
+        return s
     if _is_zero(a) and _is_zero(b):
         if a[1] and b[1]:
             return ("zero", 1)
@@ -956,12 +959,8 @@ def exact_op(op, *vals, rounding="nearest_even"):
 
 def value_as_input(v):
     """A project() input for a decoded value (signed zeros and specials as floats)."""
-    if _is_nan(v):
-        return math.nan
-    if v == PINF:
-        return math.inf
-    if v == NINF:
-        return -math.inf
+    if isinstance(v, str):
+        return {NAN: math.nan, PINF: math.inf, NINF: -math.inf}[v]
     if _is_zero(v):
         return -0.0 if v[1] else 0.0
     return v
@@ -1156,13 +1155,27 @@ def accumulate(terms, accumulator="exact", order="sequential", block=32, roundin
 def breakpoints(fmt):
     """Sorted float64 array of the magnitudes where some deterministic rounding decision
     changes: every ladder value, every midpoint, max_next and the midpoint below it."""
-    f = OFormat.of(fmt)
+    return _breakpoints(OFormat.of(fmt))
+
+
+@lru_cache(maxsize=64)
+def _breakpoints(f):
     lad = f.ladder + [f.max_next]
     pts = set(lad)
     pts.update((a + b) / 2 for a, b in zip(lad, lad[1:]))
     out = np.array(sorted(float(p) for p in pts), dtype=np.float64)
     assert all(Fraction(float(p)) == p for p in pts)
+    out.setflags(write=False)
     return out
+
+
+@lru_cache(maxsize=64)
+def _ladder_f64(f):
+    lad = np.array([float(v) for v in f.ladder] + [float(f.max_next)], dtype=np.float64)
+    ks = np.array(f.ladder_k, dtype=np.int64)
+    lad.setflags(write=False)
+    ks.setflags(write=False)
+    return lad, ks
 
 
 def f64_equivalent(fmt, hi, lo_sign):
@@ -1197,8 +1210,7 @@ def project_f64(fmt, xs, rounding="nearest_even", saturation="none"):
     f = OFormat.of(fmt)
     x = np.asarray(xs, dtype=np.float64).reshape(-1)
     out = np.full(x.shape, -1, dtype=np.int64)
-    lad = np.array([float(v) for v in f.ladder] + [float(f.max_next)], dtype=np.float64)
-    ks = np.array(f.ladder_k, dtype=np.int64)
+    lad, ks = _ladder_f64(f)
     a = np.abs(x)
     neg = np.signbit(x)
     with np.errstate(invalid="ignore"):
@@ -1210,7 +1222,8 @@ def project_f64(fmt, xs, rounding="nearest_even", saturation="none"):
     beyond = ar >= lad[-1]  # at or above max_next: overflows in every mode
     i = np.minimum(np.searchsorted(lad, ar, side="right") - 1, len(lad) - 2)
     t, u = lad[i], lad[i + 1]
-    d2 = 2 * (ar - t)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d2 = 2 * (ar - t)
     w = u - t
     exact = ar == t
     gt, eq = d2 > w, d2 == w
