@@ -82,6 +82,8 @@ def contract2d(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFo
     kind, facc, acc_name = _accumulator(accumulator)
     M, K = a.shape
     N = 1 if b is None else b.shape[1]
+    if K == 0:  # an empty sum is exactly +0 (as NumPy), projected into the output format
+        return encode(np.zeros((M, N)), fo, **projection)
     if kind == -1 or (kind == ACC_FLOAT32 and order == "sequential" and
                       _products_fit(fa, fb, 23, -149, 128)):
         return _float32_path(a, fa, b, fb, fo, kind == -1, acc_name, projection)
@@ -193,7 +195,7 @@ def sum(a: MiniArray, axis: Any = None, *, out_format: FormatLike | None = None,
     acc, proj = _split_kw(kw)
     fo = _out_format([a.format], out_format)
     axes = tuple(range(a.ndim)) if axis is None else \
-        tuple(np.core.numeric.normalize_axis_tuple(axis, a.ndim))  # type: ignore[attr-defined]
+        tuple(_normalize_axes(axis, a.ndim))
     keep = [d for d in range(a.ndim) if d not in axes]
     moved = np.transpose(a.codes, keep + list(axes))
     outer = tuple(a.shape[d] for d in keep)
@@ -215,6 +217,16 @@ def mean(a: MiniArray, axis: Any = None, *, out_format: FormatLike | None = None
     count = a.size // builtins.max(s.size, 1) if a.size else 0
     proj = {k: v for k, v in kw.items() if k in _PROJ}
     return divide(s, asarray(np.full(s.shape, float(count)), s.format, **proj), **proj)
+
+
+def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    """Axes as non-negative ints (NumPy's rules: AxisError for out-of-range, ValueError for
+    repeats)."""
+    try:
+        from numpy.lib.array_utils import normalize_axis_tuple  # NumPy >= 2.0
+    except ImportError:  # pragma: no cover - NumPy 1.x
+        from numpy.core.numeric import normalize_axis_tuple  # type: ignore[no-redef]
+    return tuple(normalize_axis_tuple(axis, ndim))
 
 
 def extreme(a: MiniArray, which: str, axis: Any = None, keepdims: bool = False) -> MiniArray:
@@ -243,13 +255,16 @@ def matmul(a: Any, b: Any, *, out_format: FormatLike | None = None, out: Any = N
     batch = np.broadcast_shapes(ac.shape[:-2], bc.shape[:-2])
     M, K, N = ac.shape[-2], ac.shape[-1], bc.shape[-1]
     if bc.ndim == 2:  # one right operand: stack the left batch into rows
-        codes = contract2d(np.broadcast_to(ac, batch + (M, K)).reshape(-1, K), a.format, bc,
+        rows = math.prod(batch) * M
+        codes = contract2d(np.broadcast_to(ac, batch + (M, K)).reshape(rows, K), a.format, bc,
                            b.format, fo, **acc, **proj).reshape(batch + (M, N))
     else:
-        A = np.broadcast_to(ac, batch + (M, K)).reshape(-1, M, K)
-        B = np.broadcast_to(bc, batch + (K, N)).reshape(-1, K, N)
-        codes = np.stack([contract2d(A[i], a.format, B[i], b.format, fo, **acc, **proj)
-                          for i in range(A.shape[0])]).reshape(batch + (M, N))
+        A = np.broadcast_to(ac, batch + (M, K)).reshape(math.prod(batch), M, K)
+        B = np.broadcast_to(bc, batch + (K, N)).reshape(math.prod(batch), K, N)
+        codes = np.empty(batch + (M, N), dtype=fo.dtype)
+        flat = codes.reshape(A.shape[0], M, N)
+        for i in range(A.shape[0]):
+            flat[i] = contract2d(A[i], a.format, B[i], b.format, fo, **acc, **proj)
     if a.ndim == 1:
         codes = codes[..., 0, :]
     if b.ndim == 1:
@@ -284,10 +299,12 @@ def tensordot(a: Any, b: Any, axes: Any = 2, *, out_format: FormatLike | None = 
     free_a = [d for d in range(a.ndim) if d not in ax_a]
     free_b = [d for d in range(b.ndim) if d not in ax_b]
     K = int(np.prod([a.shape[i] for i in ax_a], dtype=np.int64))
-    A = a.transpose(*(free_a + ax_a)).codes.reshape(-1, K)
-    B = b.transpose(*(ax_b + free_b)).codes.reshape(K, -1)
+    rows = math.prod(a.shape[d] for d in free_a)
+    cols = math.prod(b.shape[d] for d in free_b)
+    A = a.transpose(*(free_a + ax_a)).codes.reshape(rows, K)
+    B = b.transpose(*(ax_b + free_b)).codes.reshape(K, cols)
     res = matmul(from_codes(A, a.format), from_codes(B, b.format), out_format=out_format, **kw)
-    return res.reshape(*[a.shape[d] for d in free_a], *[b.shape[d] for d in free_b])
+    return res.reshape(tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b))
 
 
 def einsum(subscripts: str, *operands: Any, out_format: FormatLike | None = None,
@@ -322,7 +339,7 @@ def einsum(subscripts: str, *operands: Any, out_format: FormatLike | None = None
         *[size[c] for c in batch], math.prod(size[c] for c in con),
         math.prod(size[c] for c in fb_))
     res = matmul(A, B, out_format=out_format, **kw)
-    res = res.reshape(*[size[c] for c in batch + fa_ + fb_])
+    res = res.reshape(tuple(size[c] for c in batch + fa_ + fb_))
     order = batch + fa_ + fb_
     return res.transpose(*[order.index(c) for c in outs]) if outs else res
 

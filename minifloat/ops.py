@@ -33,8 +33,13 @@ _PROJECTION_KEYS = ("rounding", "saturation", "random_bits", "seed", "offset", "
 
 
 def operand_formats(operands: tuple[Any, ...], out_format: FormatLike | None,
+                    projection: dict[str, Any] | None = None,
                     ) -> tuple[list[MiniArray], FloatFormat]:
-    """MiniArray versions of the operands and the result format (see module docstring)."""
+    """MiniArray versions of the operands and the result format (see module docstring).
+
+    Non-MiniArray operands are projected into the first MiniArray's format with the call's
+    projection keywords (``rounding``, ``saturation``, ``flush_subnormals``, ``random_bits``,
+    ``seed``); an explicit ``random=``/``offset=`` belongs to the result and is not reused."""
     fmts = [o.format for o in operands if isinstance(o, MiniArray)]
     if not fmts:
         raise TypeError("at least one operand must be a MiniArray")
@@ -49,7 +54,8 @@ def operand_formats(operands: tuple[Any, ...], out_format: FormatLike | None,
     else:
         result = format(out_format)
     home = fmts[0]
-    arrays = [o if isinstance(o, MiniArray) else asarray(o, home) for o in operands]
+    kw = {k: v for k, v in (projection or {}).items() if k not in ("random", "offset")}
+    arrays = [o if isinstance(o, MiniArray) else asarray(o, home, **kw) for o in operands]
     return arrays, result
 
 
@@ -92,7 +98,7 @@ def apply(name: str, *operands: Any, out_format: FormatLike | None = None,
         raise TypeError(f"{name}() got unexpected keyword(s) {sorted(unknown)}")
     if len(operands) != ARITY[name]:
         raise TypeError(f"{name}() takes {ARITY[name]} operand(s), got {len(operands)}")
-    arrays, fo = operand_formats(operands, out_format)
+    arrays, fo = operand_formats(operands, out_format, projection)
     if out is not None:
         if not isinstance(out, MiniArray):
             raise TypeError("out must be a MiniArray")

@@ -479,8 +479,13 @@ def test_float32_accumulator_overflows_on_huge_products(order):
     for k in (1, 2):
         got = mf.dot(a[:k], a[:k], accumulator="float32", order=order, block=1)
         assert got.values().tolist() == np.inf, (k, got)
-    assert mf.dot(a, a, accumulator="exact", order=order).values().tolist() == 2.0 ** 130
-    assert mf.dot(a, a, accumulator="float64", order=order).values().tolist() == 2.0 ** 130
+    # 2^130 is beyond bfloat16 too, so the exact sums go to an output format whose range
+    # reaches it (bias 100: max about 2^155).
+    wide = mf.FloatFormat(8, 7, bias=100)
+    assert mf.dot(a, a, accumulator="exact", order=order).values().tolist() == np.inf
+    for acc in ("exact", "float64"):
+        got = mf.dot(a, a, accumulator=acc, order=order, out_format=wide)
+        assert got.values().tolist() == 2.0 ** 130, acc
     neg = mf.asarray([-(2.0 ** 65), 2.0 ** 65], "bfloat16")
     assert mf.dot(neg[:1], neg[1:], accumulator="float32", order=order).values().tolist() \
         == -np.inf

@@ -122,13 +122,17 @@ MF_HD int32_t round_magnitude(const FloatSpec& f, int32_t mode, int32_t n, uint3
     F = sel<W>(uint32_t(sp <= WB), shl(rem, max_of(WB - sp, 0)), shr(rem, max_of(sp - WB, 0)));
     sticky = uint32_t(sp > WB) & uint32_t(rem != shl(F, max_of(sp - WB, 0)));
   }
-  // The binade index is clamped just above the top of the format: anything beyond overflows
-  // anyway, and the clamp keeps k in int32 for wide (binary32 accumulator) formats.
-  const int32_t binade = min_of(max_of(ex - f.emin, 0), (f.kmax >> m) + 2);
-  const int32_t kt = (binade << m) + int32_t(kq) -
-                     (f.subnormals ? 0 : (int32_t(1) << m));
-  const uint32_t up = rounds_away<W>(mode, F, sticky, uint32_t(kt) & 1u, neg, n, R);
-  return sel<int32_t>(below_ladder, 0, kt + int32_t(up));
+  // Binade `top` (the first one wholly above the largest finite value: with subnormals
+  // binade b holds exponent field b + 1) and everything above it overflow whatever the
+  // rounding; the index is clamped there and the result forced to kmax + 1, which keeps k in
+  // int32 for the binary32 accumulator spec (k < 2^31).  Unsigned arithmetic: no UB.
+  const int32_t top = (f.kmax >> m) + (f.subnormals ? 0 : 1);
+  const uint32_t over = uint32_t(ex - f.emin >= top);
+  const uint32_t binade = uint32_t(min_of(max_of(ex - f.emin, 0), top));
+  const uint32_t kt = (binade << m) + uint32_t(kq) - (f.subnormals ? 0u : (uint32_t(1) << m));
+  const uint32_t up = rounds_away<W>(mode, F, sticky, kt & 1u, neg, n, R);
+  const int32_t k = sel<int32_t>(over, f.kmax + 1, int32_t(kt + up));
+  return sel<int32_t>(below_ladder, 0, k);
 }
 
 // When the lean path is exact for float32 input: deterministic mode, and the format's lowest
