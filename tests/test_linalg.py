@@ -666,3 +666,21 @@ def test_matmul_random_sweep(seed):
 @pytest.mark.parametrize("seed", range(60, 1000))
 def test_matmul_random_sweep_long(seed):
     test_matmul_random_sweep(seed)
+
+
+@pytest.mark.parametrize("shape", [(37, 130, 45), (6, 1, 16), (1, 300, 1), (61, 64, 97)])
+def test_float32_kernel_tiles_against_numpy_sequential_reference(shape, rng):
+    """The register-blocked binary32 kernel (tiles of 6 rows x 16/64 columns, threads over
+    tiles) equals sequential binary32 accumulation done by NumPy one k at a time (E4M3
+    products are float32-exact), rounded to bfloat16 by ml_dtypes (round-to-nearest-even)."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    M, K, N = shape
+    a = mf.asarray(rng.standard_normal((M, K)) * 4, E4)
+    b = mf.asarray(rng.standard_normal((K, N)) * 4, E4)
+    va, vb = np.asarray(a).astype(np.float32), np.asarray(b).astype(np.float32)
+    s = np.zeros((M, N), dtype=np.float32)
+    for k in range(K):
+        s = (s + va[:, k:k + 1] * vb[k:k + 1, :]).astype(np.float32)
+    exp = s.astype(ml_dtypes.bfloat16).view(np.uint16)
+    got = mf.matmul(a, b, accumulator="float32", out_format="bfloat16")
+    np.testing.assert_array_equal(got.codes, exp)
