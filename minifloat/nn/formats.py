@@ -1,0 +1,153 @@
+"""Number formats as the training code sees them: "float32" (no quantisation) or a codec format
+(FloatFormat, and FixedFormat / LNSFormat when the codec provides them), moved by an exponent
+offset.
+
+An exponent offset ``k`` shifts a format's whole value grid by ``2**-k``: for a FloatFormat it
+is the format with exponent bias ``bias + k`` (a larger bias moves the range toward small
+magnitudes), for any other format it is the power-of-two scale ``2**-k`` applied to the
+format's values. Both views describe the same grid: ``value = 2**-k * base_value``.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .. import formats as _formats
+
+FLOAT32 = "float32"
+Format = Any  # FloatFormat, FixedFormat, LNSFormat (duck-typed: encode/decode take it)
+
+
+def codec_format_types() -> tuple[type, ...]:
+    """The format classes the codec offers (FloatFormat, plus FixedFormat/LNSFormat if present)."""
+    import minifloat as mf
+
+    types: list[type] = [_formats.FloatFormat]
+    for name in ("FixedFormat", "LNSFormat"):
+        t = getattr(mf, name, None)
+        if isinstance(t, type):
+            types.append(t)
+    return tuple(types)
+
+
+def resolve_format(spec: Any, name: str = "format") -> Any:
+    """``"float32"``, a codec format object, a format name (``"e4m3"``, ``"bf16"``...) or a
+    JSON-style dict (``{"kind": "float", "exp_bits": 4, "man_bits": 3, "bias": 11}``,
+    ``{"kind": "fixed", "int_bits": 1, "frac_bits": 6}``, ``{"kind": "lns", ...}``)."""
+    import minifloat as mf
+
+    if isinstance(spec, str):
+        key = spec.strip().lower()
+        if key in ("float32", "fp32", "f32"):
+            return FLOAT32
+        try:
+            return _formats.format(key)
+        except ValueError as e:
+            raise ValueError(f"{name}={spec!r}: {e}; or 'float32'") from None
+    if isinstance(spec, codec_format_types()):
+        return spec
+    if isinstance(spec, dict):
+        d = dict(spec)
+        kind = d.pop("kind", "float")
+        cls = {"float": _formats.FloatFormat, "fixed": getattr(mf, "FixedFormat", None),
+               "lns": getattr(mf, "LNSFormat", None)}.get(kind, False)
+        if cls is False:
+            raise ValueError(f"{name}: kind={kind!r}; allowed: 'float', 'fixed', 'lns'")
+        if cls is None:
+            raise ValueError(f"{name}: kind={kind!r} needs mf.{kind.upper()}Format, which this "
+                             "minifloat build does not provide")
+        if kind == "float":
+            return cls(d.pop("exp_bits"), d.pop("man_bits"), **d)
+        return cls(d.pop("int_bits"), d.pop("frac_bits"), **d)
+    raise TypeError(f"{name} must be 'float32', a format name, a format object or a dict; "
+                    f"got {type(spec).__name__}")
+
+
+def format_to_json(fmt: Any) -> Any:
+    """A JSON value that :func:`resolve_format` turns back into ``fmt``."""
+    if fmt == FLOAT32:
+        return FLOAT32
+    if isinstance(fmt, _formats.FloatFormat):
+        d: dict[str, Any] = {"kind": "float", "exp_bits": fmt.exp_bits, "man_bits": fmt.man_bits,
+                             "bias": fmt.bias}
+        for k, default in (("signed", True), ("subnormals", True), ("infinities", True),
+                           ("nan", "ieee"), ("negative_zero", True)):
+            if getattr(fmt, k) != default:
+                d[k] = getattr(fmt, k)
+        return d
+    kind = "lns" if "lns" in type(fmt).__name__.lower() else "fixed"
+    d = {"kind": kind, "int_bits": fmt.int_bits, "frac_bits": fmt.frac_bits}
+    if not getattr(fmt, "signed", True):
+        d["signed"] = False
+    if getattr(fmt, "infinities", False):
+        d["infinities"] = True
+    return d
+
+
+def format_label(fmt: Any) -> str:
+    """A short human label: ``float32``, ``E4M3 bias 11``, ``Fixed(1.6)``."""
+    if fmt == FLOAT32:
+        return FLOAT32
+    if isinstance(fmt, _formats.FloatFormat):
+        base = f"E{fmt.exp_bits}M{fmt.man_bits}"
+        return f"{base} bias {fmt.bias}" if fmt.exp_bits else base
+    return repr(fmt)
+
+
+def bits_of(fmt: Any) -> int:
+    """Storage bits per element (32 for float32)."""
+    if fmt == FLOAT32:
+        return 32
+    return int(fmt.bits)
+
+
+@lru_cache(maxsize=4096)
+def with_offset(fmt: Any, offset: int) -> Any:
+    """The FloatFormat whose bias is ``fmt.bias + offset`` (the offset-as-bias view)."""
+    return fmt if offset == 0 else fmt.replace(bias=fmt.bias + offset)
+
+
+def uses_bias(fmt: Any) -> bool:
+    """Whether an offset is applied by changing the exponent bias (FloatFormat) rather than
+    by a power-of-two scale of the format's values."""
+    return isinstance(fmt, _formats.FloatFormat)
+
+
+def format_max(fmt: Any) -> float:
+    """Largest finite value of ``fmt`` (offset 0)."""
+    return float(fmt.max)
+
+
+def select_offset(amax: float, fmax: float, margin: int = 0) -> int:
+    """The largest integer ``k`` with ``amax * 2**k <= fmax * 2**-margin``: the offset (added to
+    the bias) that puts a tensor's largest magnitude ``amax`` just inside the format's range,
+    keeping ``margin`` binades of headroom. Exact (frexp, no floating-point logarithm)."""
+    if not amax > 0 or not math.isfinite(amax):
+        raise ValueError(f"amax must be finite and > 0, got {amax}")
+    ma, ea = math.frexp(amax)
+    mm, em = math.frexp(fmax)
+    return em - ea - (1 if ma > mm else 0) - margin
+
+
+def check_projection(fmt: Any, rounding: str, saturation: str, random_bits: int | None,
+                     role: str) -> None:
+    """Validate a role's projection settings against the codec (clear error naming the role)."""
+    from .. import rounding as rnd
+
+    try:
+        rnd.check_rounding(rounding)
+        rnd.check_saturation(saturation)
+        rnd.random_bits_for(rounding, random_bits)
+    except ValueError as e:
+        raise ValueError(f"role {role!r}: {e}") from None
+    if fmt != FLOAT32 and saturation == "nan" and not getattr(fmt, "has_nan", True):
+        raise ValueError(f"role {role!r}: saturation='nan' needs a format with a NaN")
+
+
+def np_dtype_of(fmt: Any) -> np.dtype:
+    """NumPy dtype of the codes of ``fmt``."""
+    return np.dtype(fmt.dtype)

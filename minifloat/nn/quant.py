@@ -1,0 +1,222 @@
+"""Run-time quantisation: one :class:`TensorQuantizer` per tensor slot (a layer's activations,
+errors, weights...), sharing a :class:`QuantContext` (seeded random-bit stream, step counter,
+recorded offsets).
+
+Values are carried as float32 (or float64 in gradient checks) arrays that lie exactly on the
+role's format grid ("fake quantisation"): ``decode(encode(x))``. Stored tensors (parameters,
+saved inputs) are kept as codes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from ..codec import decode, encode
+from .formats import FLOAT32, format_max, select_offset, uses_bias, with_offset
+from .policy import QuantPolicy, RoleSpec
+
+
+class QuantContext:
+    """State shared by the quantizers of one run.
+
+    Args:
+        policy: the QuantPolicy.
+        seed: seed of the Philox stream used by stochastic roundings; successive stochastic
+            projections take successive stretches of it, so a run is reproducible.
+        record: record each quantizer's offset at every training step.
+    """
+
+    def __init__(self, policy: QuantPolicy, seed: int = 0, record: bool = True) -> None:
+        self.policy = policy
+        self.seed = int(seed) % (1 << 63)
+        self.stream = 0
+        self.step = 0
+        self.training = True
+        self.record = record
+        self.offsets: dict[str, list[int]] = {}
+        self.quantizers: dict[str, TensorQuantizer] = {}
+
+    def take(self, n: int) -> int:
+        """Reserve ``n`` stream positions for a stochastic projection; returns the first."""
+        start = self.stream
+        self.stream += n
+        return start
+
+    def quantizer(self, name: str, role: str) -> TensorQuantizer:
+        """The quantizer of slot ``name`` (created on first use) for ``role``."""
+        q = self.quantizers.get(name)
+        if q is None:
+            q = TensorQuantizer(name, role, self.policy.role(role), self)
+            self.quantizers[name] = q
+        return q
+
+    def offsets_view(self) -> dict[str, dict[str, Any]]:
+        """Per slot: role, format label, mode, and the offset per recorded step, with the
+        equivalent exponent bias (FloatFormat) and power-of-two scale exponent."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, q in self.quantizers.items():
+            if not q.spec.quantized:
+                continue
+            hist = self.offsets.get(name, [])
+            base_bias = getattr(q.spec.format, "bias", None)
+            out[name] = {
+                "role": q.role, "mode": q.spec.offset.mode, "offset": list(hist),
+                "current": q.offset, "base_bias": base_bias,
+                "bias": None if base_bias is None else [base_bias + k for k in hist],
+                "scale_exp": [-k for k in hist],
+            }
+        return out
+
+
+class TensorQuantizer:
+    """Projects tensors of one slot into its role's format with the current exponent offset.
+
+    ``offset`` k: the grid is the format's with bias ``bias + k`` (equivalently the values are
+    ``2**-k`` times the base format's). ``scale_exp = -k`` is the power-of-two scale view.
+    """
+
+    def __init__(self, name: str, role: str, spec: RoleSpec, ctx: QuantContext) -> None:
+        self.name = name
+        self.role = role
+        self.spec = spec
+        self.ctx = ctx
+        self.offset = spec.offset.value
+        self._history: deque[float] = deque(maxlen=spec.offset.history)
+        self._fmax = format_max(spec.format) if spec.quantized else float("inf")
+        self._last_step = -1
+
+    @property
+    def quantized(self) -> bool:
+        """Whether the slot's role is projected at all."""
+        return self.spec.quantized
+
+    def format(self) -> Any:
+        """The effective format at the current offset (a FloatFormat with shifted bias), or
+        the base format for scale-offset formats."""
+        f = self.spec.format
+        return with_offset(f, self.offset) if uses_bias(f) else f
+
+    @property
+    def scale_exp(self) -> int:
+        """The offset as a power-of-two scale: values are ``2**scale_exp * base_value``."""
+        return -self.offset
+
+    def _choose_offset(self, x: np.ndarray) -> None:
+        o = self.spec.offset
+        if o.mode == "static":
+            return
+        amax = float(np.max(np.abs(x))) if x.size else 0.0
+        finite = amax > 0 and np.isfinite(amax)
+        if o.mode == "dynamic":
+            if finite:
+                self.offset = min(max(select_offset(amax, self._fmax, o.margin), o.min), o.max)
+        else:  # delayed: the history of previous amaxes, then this one joins it
+            ref = max(self._history) if self._history else (amax if finite else 0.0)
+            if ref > 0:
+                self.offset = min(max(select_offset(ref, self._fmax, o.margin), o.min), o.max)
+            if finite and self.ctx.training:  # evaluation tensors do not enter the history
+                self._history.append(amax)
+
+    def _record(self) -> None:
+        ctx = self.ctx
+        if ctx.record and ctx.training and self._last_step != ctx.step:
+            self._last_step = ctx.step
+            ctx.offsets.setdefault(self.name, []).append(self.offset)
+
+    def _projection(self, n: int) -> dict[str, Any]:
+        s = self.spec
+        kw: dict[str, Any] = {"rounding": s.rounding, "saturation": s.saturation}
+        if s.flush_subnormals:
+            kw["flush_subnormals"] = True
+        if s.rounding.startswith("stochastic"):
+            kw["random_bits"] = s.random_bits
+            kw["seed"] = self.ctx.seed
+            kw["offset"] = self.ctx.take(n)
+        return kw
+
+    def encode(self, x: np.ndarray, *, choose: bool = True) -> tuple[np.ndarray, Any, int]:
+        """Codes of ``x`` in the slot's format: ``(codes, format, scale_exp)``; the values are
+        ``decode(codes, format) * 2**scale_exp`` (scale_exp is 0 for FloatFormats, whose
+        offset is in the returned format's bias). NaNs in ``x`` are encoded as NaN where the
+        format has one, else as 0 (the caller keeps NaN in float values to signal overflow)."""
+        if choose:
+            self._choose_offset(x)
+        self._record()
+        f = self.spec.format
+        kw = self._projection(x.size)
+        if uses_bias(f):
+            fe = with_offset(f, self.offset)
+            try:
+                return encode(x, fe, **kw), fe, 0
+            except ValueError:
+                if not np.isnan(x).any():
+                    raise
+                return encode(np.nan_to_num(x, nan=0.0), fe, **kw), fe, 0
+        xs = np.ldexp(x.astype(np.float64), self.offset)
+        try:
+            return encode(xs, f, **kw), f, -self.offset
+        except ValueError:
+            if not np.isnan(xs).any():
+                raise
+            return encode(np.nan_to_num(xs, nan=0.0), f, **kw), f, -self.offset
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """``x`` projected onto the slot's grid, same dtype (identity for float32 roles).
+        NaNs stay NaN (they signal overflow to dynamic loss scaling)."""
+        if not self.spec.quantized:
+            return x
+        codes, fe, sexp = self.encode(x)
+        out = decode_values(codes, fe, sexp, x.dtype)
+        if not getattr(fe, "has_nan", False) or not uses_bias(self.spec.format):
+            nan = np.isnan(x)
+            if nan.any():
+                out[nan] = np.nan
+        return out
+
+
+def decode_values(codes: np.ndarray, fmt: Any, scale_exp: int, dtype: Any) -> np.ndarray:
+    """Values of ``codes`` (in ``fmt``, scaled by ``2**scale_exp``) as ``dtype``."""
+    if scale_exp == 0:
+        return decode(codes, fmt, dtype)
+    return np.ldexp(decode(codes, fmt), scale_exp).astype(dtype)
+
+
+class Stored:
+    """A tensor kept between forward and backward or across steps: either a float array
+    (role float32) or codes with their format and scale. ``nbytes`` is what it occupies."""
+
+    __slots__ = ("array", "codes", "fmt", "scale_exp", "dtype", "shape")
+
+    def __init__(self, array: np.ndarray | None = None, codes: np.ndarray | None = None,
+                 fmt: Any = None, scale_exp: int = 0, dtype: Any = np.float32) -> None:
+        self.array = array
+        self.codes = codes
+        self.fmt = fmt
+        self.scale_exp = scale_exp
+        self.dtype = np.dtype(dtype)
+        self.shape = array.shape if array is not None else codes.shape  # type: ignore[union-attr]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held (codes: 1 or 2 per element; floats: their itemsize)."""
+        return int(self.array.nbytes if self.array is not None else self.codes.nbytes)  # type: ignore[union-attr]
+
+    def values(self) -> np.ndarray:
+        """The stored tensor as floats."""
+        if self.array is not None:
+            return self.array
+        return decode_values(self.codes, self.fmt, self.scale_exp, self.dtype)  # type: ignore[arg-type]
+
+
+def store(q: TensorQuantizer | None, x: np.ndarray) -> Stored:
+    """Keep ``x`` through quantizer ``q``: as codes when its role is quantised, else as is."""
+    if q is None or not q.spec.quantized:
+        return Stored(array=x, dtype=x.dtype)
+    codes, fe, sexp = q.encode(x)
+    return Stored(codes=codes, fmt=fe, scale_exp=sexp, dtype=x.dtype)
+
+
+__all__ = ["FLOAT32", "QuantContext", "Stored", "TensorQuantizer", "decode_values", "store"]
