@@ -216,8 +216,12 @@ MF_HD Parts<uint64_t> parts_of(double v) {
   p.cls = input_class(uint32_t(be == 0x7FF), uint32_t((mag << 12) != 0), uint32_t(mag == 0));
   p.sig = sel<uint64_t>(uint32_t(sub), mag, (mag & 0xFFFFFFFFFFFFFull) | (uint64_t(1) << 52));
   p.e_lsb = sel<int32_t>(uint32_t(sub), 1, be) - 1075;
-  // floor(log2) of a subnormal: convert its integer significand exactly (vectorises).
-  const int32_t be_sub = int32_t(bits_of(double(int64_t(mag))) >> 52);
+  // floor(log2) of a subnormal: convert its integer significand (< 2^52) exactly with the
+  // 2^52 magic-number trick (bit operations and one subtraction: vectorises even where the
+  // ISA has no int64 -> double conversion, e.g. AVX2).
+  const double mag_d = double_of((mag & 0xFFFFFFFFFFFFFull) | 0x4330000000000000ull) -
+                       4503599627370496.0;
+  const int32_t be_sub = int32_t(bits_of(mag_d) >> 52);
   p.ex = sel<int32_t>(uint32_t(sub), be_sub - 1023 - 1074, be - 1023);
   return p;
 }
