@@ -14,6 +14,7 @@
 #include "minifloat/decode.h"
 #include "minifloat/project.h"
 #include "minifloat/random.h"
+#include "gemm_f32.h"
 #include "parallel.h"
 
 namespace py = pybind11;
@@ -522,35 +523,32 @@ void matmul_f32_seq(const py::array& A, const py::array& B, py::array C, int M, 
   const float* a = cdata_of<float>(A);
   const float* b = cdata_of<float>(B);
   float* c = data_of<float>(C);
-  constexpr int RB = 6, CB = 64;
+  constexpr int RB = mfcpu::kGemmRB, CB = mfcpu::kGemmCB;
   const std::size_t row_blocks = (std::size_t(M) + RB - 1) / RB;
+  const std::size_t panels = (std::size_t(N) + CB - 1) / CB;
+  const std::size_t panel_size = std::size_t(K) * CB;
   py::gil_scoped_release nogil;
-  std::vector<float> panel(std::size_t(K) * CB);
-  for (int j0 = 0; j0 < N; j0 += CB) {
-    const int nj = std::min(CB, N - j0);
-    // Pack the column block of B contiguously (zero-padded to CB columns).
-    for (int k = 0; k < K; ++k)
-      for (int j = 0; j < CB; ++j)
-        panel[std::size_t(k) * CB + j] = j < nj ? b[std::size_t(k) * N + j0 + j] : 0.0f;
-    const float* pb = panel.data();
-    mfcpu::parallel_for(row_blocks, [&](std::size_t r0, std::size_t r1) {
-      for (std::size_t rb = r0; rb < r1; ++rb) {
-        const int i0 = int(rb) * RB, ni = std::min(RB, M - i0);
-        const float* ar[RB];
-        for (int r = 0; r < RB; ++r) ar[r] = a + std::size_t(i0 + std::min(r, ni - 1)) * K;
-        float acc[RB][CB] = {};
-        for (int k = 0; k < K; ++k) {
-          const float* brow = pb + std::size_t(k) * CB;
-          for (int r = 0; r < RB; ++r) {
-            const float av = ar[r][k];
-            for (int j = 0; j < CB; ++j) acc[r][j] = __builtin_fmaf(av, brow[j], acc[r][j]);
-          }
-        }
-        for (int r = 0; r < ni; ++r)
-          for (int j = 0; j < nj; ++j) c[std::size_t(i0 + r) * N + j0 + j] = acc[r][j];
-      }
-    }, 1);
-  }
+  // B packed once: panel p holds columns [p*CB, p*CB + CB) row by row, zero-padded.
+  std::vector<float> packed(panels * panel_size);
+  mfcpu::parallel_for(panels, [&](std::size_t p0, std::size_t p1) {
+    for (std::size_t p = p0; p < p1; ++p) {
+      const int j0 = int(p) * CB, nj = std::min(CB, N - j0);
+      float* dst = packed.data() + p * panel_size;
+      for (int k = 0; k < K; ++k)
+        for (int j = 0; j < CB; ++j)
+          dst[std::size_t(k) * CB + j] = j < nj ? b[std::size_t(k) * N + j0 + j] : 0.0f;
+    }
+  }, 1);
+  // One parallel region over (panel, row block) tiles; consecutive tiles share a panel, so a
+  // thread's panel stays in cache while rows of A stream past it.
+  mfcpu::parallel_for(panels * row_blocks, [&](std::size_t t0, std::size_t t1) {
+    for (std::size_t t = t0; t < t1; ++t) {
+      const std::size_t p = t / row_blocks, rb = t % row_blocks;
+      const int j0 = int(p) * CB, i0 = int(rb) * RB;
+      mfcpu::gemm_f32_tile(a, packed.data() + p * panel_size, c, K, N, i0,
+                           std::min(RB, M - i0), j0, std::min(CB, N - j0));
+    }
+  }, 1);
 }
 
 // Sequential accumulation into a low-precision format, vectorised over the columns of C:
@@ -622,7 +620,10 @@ py::array_t<std::uint32_t> philox_words(std::uint64_t seed, std::uint64_t offset
 
 }  // namespace
 
+void bind_fixed_lns(py::module_& m);  // bind_fixed_lns.cpp
+
 PYBIND11_MODULE(_core, m) {
+  bind_fixed_lns(m);
   m.doc() = "minifloat C++ core: loops over NumPy arrays calling the header-only kernels";
   m.def("encode", &encode, py::arg("x"), py::arg("spec"), py::arg("mode"), py::arg("sat"),
         py::arg("n"), py::arg("flush"), py::arg("rsrc"), py::arg("seed"), py::arg("offset"),

@@ -8,10 +8,12 @@ array([0.3125,    nan])
 from .array import MiniArray, asarray, from_codes, full, ones, zeros
 from .backends.cpu import get_num_threads, set_num_threads
 from .codec import decode, encode, philox_words, quantize
+from .fixed import FixedFormat
 from .formats import ALIASES, PRESETS, FloatFormat, format, p3109
 from .io import from_ml_dtypes, load, save
 from .linalg import conv2d, dot, einsum, matmul, mean, tensordot
 from .linalg import sum as sum  # noqa: A004 - mf.sum shadows builtins.sum only inside minifloat
+from .lns import LNS_PRESETS, LNSFormat
 from .ops import (
     absolute,
     add,
@@ -45,6 +47,18 @@ def get_include() -> str:
     # An editable install runs from the checkout, where the headers are in csrc/include.
     return installed if os.path.isdir(installed) else os.path.join(here, "..", "csrc", "include")
 
+# Submodules imported on first use (``mf.data``), so ``import minifloat`` stays light.
+_LAZY_SUBMODULES = ("data", "hw", "nn")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'minifloat' has no attribute {name!r}")
+
+
 __all__ = [
     "MiniArray", "asarray", "from_codes", "full", "ones", "zeros", "conv2d", "dot", "einsum",
     "matmul", "mean", "sum", "tensordot", "absolute", "add", "divide", "fma", "fmax", "fmin",
@@ -52,5 +66,5 @@ __all__ = [
     "square", "subtract", "from_ml_dtypes", "load", "save",
     "ALIASES", "PRESETS", "ROUNDINGS", "SATURATIONS", "FloatFormat", "config", "decode",
     "encode", "format", "get_include", "get_num_threads", "p3109", "philox_words", "quantize",
-    "set_num_threads",
+    "set_num_threads", "FixedFormat", "LNSFormat", "LNS_PRESETS",
 ]

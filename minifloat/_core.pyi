@@ -26,3 +26,34 @@ def matmul_f32_seq(A: np.ndarray, B: np.ndarray, C: np.ndarray, M: int, K: int, 
 def accumulate_format_seq(A: np.ndarray, B: np.ndarray, sacc: tuple[int, ...],
                           acc_table: np.ndarray, mode: int, sat: int, flush: int, M: int, K: int,
                           N: int, S: np.ndarray) -> bool: ...
+
+# bind_fixed_lns.cpp
+def fixed_encode(x: np.ndarray, spec: tuple[int, ...], mode: int, sat: int, n: int, rsrc: int,
+                 seed: int, offset: int, random: np.ndarray | None, out: np.ndarray) -> bool: ...
+def fixed_decode(codes: np.ndarray, spec: tuple[int, ...], out: np.ndarray) -> int: ...
+def fixed_arith(op: int, a: np.ndarray, sa: tuple[int, ...], b: np.ndarray, sb: tuple[int, ...],
+                c: np.ndarray, sc: tuple[int, ...], so: tuple[int, ...], mode: int, sat: int,
+                n: int, rsrc: int, seed: int, offset: int, random: np.ndarray | None,
+                out: np.ndarray) -> bool: ...
+def fixed_contract(A: np.ndarray, sa: tuple[int, ...], B: np.ndarray | None,
+                   sb: tuple[int, ...], M: int, K: int, N: int, acc: int,
+                   sacc: tuple[int, ...], so: tuple[int, ...], mode: int, sat: int, n: int,
+                   pairwise: int, block: int, rsrc: int, seed: int, offset: int,
+                   out: np.ndarray) -> bool: ...
+def lns_encode(x: np.ndarray, spec: tuple[int, ...], thr: np.ndarray, mode: int, sat: int,
+               n: int, rsrc: int, seed: int, offset: int, random: np.ndarray | None,
+               out: np.ndarray) -> bool: ...
+def lns_decode_table(spec: tuple[int, ...], thr: np.ndarray) -> np.ndarray: ...
+def lns_arith(op: int, a: np.ndarray, sa: tuple[int, ...], b: np.ndarray, sb: tuple[int, ...],
+              so: tuple[int, ...], thr: np.ndarray, mode: int, sat: int, n: int, rsrc: int,
+              seed: int, offset: int, random: np.ndarray | None,
+              gauss: tuple[Any, ...] | None, power: int, out: np.ndarray) -> bool: ...
+def lns_convert(a: np.ndarray, sa: tuple[int, ...], thr: np.ndarray, op: int,
+                so: tuple[int, ...], mode: int, sat: int, n: int, flush: int, rsrc: int,
+                seed: int, offset: int, random: np.ndarray | None, out: np.ndarray) -> bool: ...
+def lns_contract(A: np.ndarray, sa: tuple[int, ...], B: np.ndarray | None, sb: tuple[int, ...],
+                 M: int, K: int, N: int, acc: int, sacc: tuple[int, ...],
+                 gauss: tuple[Any, ...] | None, so: tuple[int, ...], out_kind: int,
+                 thr_a: np.ndarray, thr_o: np.ndarray, mode: int, sat: int, n: int, flush: int,
+                 pairwise: int, block: int, rsrc: int, seed: int, offset: int,
+                 out: np.ndarray) -> bool: ...

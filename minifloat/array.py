@@ -287,6 +287,8 @@ def _index(key: Any) -> Any:
 
 
 def _fits_float32(f: FloatFormat) -> bool:
+    if not isinstance(f, FloatFormat):  # fixed point, LNS
+        return bool(getattr(f, "fits_float32", False))
     low = f.minexp - (f.man_bits if f.subnormals else 0)
     return f.man_bits <= 23 and low >= -149 and f.maxexp <= 128
 

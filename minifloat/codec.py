@@ -118,6 +118,8 @@ def resolve_projection(
     mode = rnd.check_rounding(ctx.rounding if rounding is None else rounding)
     sat = rnd.check_saturation(ctx.saturation if saturation is None else saturation)
     flush = ctx.flush_subnormals if flush_subnormals is None else flush_subnormals
+    if sat == "wrap" and isinstance(f, FloatFormat):
+        raise ValueError("saturation='wrap' is only defined for fixed-point formats")
     if sat == "nan" and not f.has_nan:
         raise ValueError(f"saturation='nan' needs a format with a NaN code; {f} has none")
     nbits = rnd.random_bits_for(mode, ctx.random_bits if random_bits is None else random_bits)
@@ -173,11 +175,22 @@ def encode(
                            random_bits=random_bits, seed=seed, offset=offset, random=random,
                            flush_subnormals=flush_subnormals)
     out = np.empty(a.shape, dtype=f.dtype)
-    if not cpu.encode(a, f, p.mode, p.sat, p.nbits, p.flush, p.rsrc, p.seed, p.offset, p.random,
-                      out):
+    if not encode_resolved(a, f, p, out):
         raise ValueError(f"x contains NaN, but {f} has no NaN code; replace NaNs first "
                          "(e.g. np.nan_to_num)")
     return out
+
+
+def encode_resolved(x: Any, f: FloatFormat, p: Projection, out: np.ndarray) -> bool:
+    """Project ``x`` into ``out`` (codes of ``f``, x's size) with resolved settings ``p``;
+    False if some element has no code (NaN into a format without NaN)."""
+    a = x if isinstance(x, np.ndarray) and x.dtype == PARTS_DTYPE else as_real_array(x)
+    if isinstance(f, FloatFormat):
+        return cpu.encode(a, f, p.mode, p.sat, p.nbits, p.flush, p.rsrc, p.seed, p.offset,
+                          p.random, out)
+    # fixed point and LNS have codecs of their own (minifloat.fixed, minifloat.lns)
+    return bool(f._encode_into(a, p.mode, p.sat, p.nbits, p.rsrc, p.seed, p.offset, p.random,
+                               out))
 
 
 def decode(codes: Any, fmt: FormatLike, dtype: Any = np.float64) -> np.ndarray:
@@ -200,7 +213,9 @@ def decode(codes: Any, fmt: FormatLike, dtype: Any = np.float64) -> np.ndarray:
     c = _c_contiguous(c)
     work = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
     out = np.empty(c.shape, dtype=work)
-    if c.size and cpu.decode(c, f, out) >= f.num_codes:
+    top = (cpu.decode(c, f, out) if isinstance(f, FloatFormat) else f._decode_into(c, out)) \
+        if c.size else 0
+    if top >= f.num_codes:
         raise ValueError(f"codes must be in 0..{f.num_codes - 1} for {f}")
     return out if work == dt else out.astype(dt)
 

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -344,15 +344,25 @@ _P3109_NAME = re.compile(r"^binary(\d+)p(\d+)([su]?)([ef]?)$")
 def format(name: str | FloatFormat) -> FloatFormat:  # noqa: A001 - the user-facing name
     """The format called ``name``: an ml_dtypes name (``"float8_e4m3fn"``), a short alias
     (``"e4m3"``, ``"e5m2"``, ``"bf16"``, ...) or a P3109 name ``"binary{K}p{P}[s|u][e|f]"``.
-    A FloatFormat is returned unchanged."""
+    ``"lns8"``, ``"lns12"``, ``"lns16"`` are LNS presets (minifloat.lns). A FloatFormat,
+    FixedFormat or LNSFormat is returned unchanged."""
     if isinstance(name, FloatFormat):
         return name
+    from .fixed import FixedFormat  # (lazy: those modules import this one)
+    from .lns import LNS_PRESETS, LNSFormat
+
+    if isinstance(name, (FixedFormat, LNSFormat)):
+        # Fixed-point and LNS formats share the codec, MiniArray and accumulation API; their
+        # own attributes are only read by code that dispatched on the type.
+        return cast(FloatFormat, name)
     if not isinstance(name, str):
         raise TypeError(f"format must be a FloatFormat or a name, got {type(name).__name__}")
     key = name.strip().lower()
     key = ALIASES.get(key, key)
     if key in PRESETS:
         return PRESETS[key]
+    if key in LNS_PRESETS:
+        return cast(FloatFormat, LNS_PRESETS[key])
     m = _P3109_NAME.match(key)
     if m:
         return p3109(int(m.group(1)), int(m.group(2)), signed=m.group(3) != "u",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import builtins
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from .ops import maximum, minimum
 from .rounding import current
 
 ACC_EXACT, ACC_FORMAT, ACC_FLOAT32, ACC_FLOAT64 = 0, 1, 2, 3
+ACC_LINEAR_BINS = 4  # LNS products binned by log fraction (minifloat.lns.LinearBins)
 _PROJ = ("rounding", "saturation", "random_bits", "seed", "offset", "flush_subnormals")
 
 
@@ -50,6 +51,11 @@ def _accumulator(acc: Any) -> tuple[int, FloatFormat | None, str]:
         kind = {"float32": ACC_FLOAT32, "float64": ACC_FLOAT64, "exact": ACC_EXACT,
                 "float32_blas": -1}[acc]
         return kind, None, acc
+    if acc == "linear_bins" or hasattr(acc, "linear_bins_width"):  # LNS only (minifloat.lns)
+        from .lns import LinearBins
+
+        return ACC_LINEAR_BINS, cast(Any, acc if hasattr(acc, "linear_bins_width")
+                                     else LinearBins()), "linear_bins"
     try:
         f = format(acc)
     except (ValueError, TypeError):
@@ -84,6 +90,11 @@ def contract2d(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFo
     N = 1 if b is None else b.shape[1]
     if K == 0:  # an empty sum is exactly +0 (as NumPy), projected into the output format
         return encode(np.zeros((M, N)), fo, **projection)
+    if not all(isinstance(f, FloatFormat) for f in (fa, fb or fa, fo, facc or fo)):
+        from .ops import _number_system  # fixed point, LNS
+
+        return _number_system([fa, fb or fa, fo, facc or fo]).contract(
+            a, fa, b, fb, fo, kind, facc, order, block, projection)
     if kind == -1 or (kind == ACC_FLOAT32 and order == "sequential" and
                       _products_fit(fa, fb, 23, -149, 128)):
         return _float32_path(a, fa, b, fb, fo, kind == -1, acc_name, projection)
@@ -361,7 +372,8 @@ def conv2d(x: MiniArray, w: MiniArray, stride: Any = 1, padding: Any = 0, *,
     if ph or pw:
         if not x.format.has_zero:
             raise ValueError(f"conv2d: padding needs a zero in {x.format}")
-        codes = np.pad(codes, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # code 0 is +0
+        codes = np.pad(codes, ((0, 0), (0, 0), (ph, ph), (pw, pw)),
+                       constant_values=int(x.format.code_of_zero or 0))  # +0 (LNS: not 0)
     oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw_) // sw + 1
     if oh < 1 or ow < 1:
         raise ValueError("conv2d: kernel larger than the padded input")

@@ -109,7 +109,9 @@ def apply(name: str, *operands: Any, out_format: FormatLike | None = None,
     p = resolve_projection(fo, shape, **{k: v for k, v in projection.items()})
     result = np.empty(shape, dtype=fo.dtype)
     fmts = [a.format for a in arrays]
-    if p.nbits == 0 and len(arrays) <= 2 and all(f.bits <= 8 for f in [*fmts, fo]):
+    if not all(isinstance(f, FloatFormat) for f in [*fmts, fo]):  # fixed point, LNS
+        ok = _number_system([*fmts, fo]).elementwise(name, list(codes), fmts, fo, p, result)
+    elif p.nbits == 0 and len(arrays) <= 2 and all(f.bits <= 8 for f in [*fmts, fo]):
         fb = fmts[1] if len(fmts) > 1 else fmts[0]
         table = _table(OPS[name], fmts[0], fb, fo, p.mode, p.sat, p.flush)
         cb = codes[1] if len(codes) > 1 else np.zeros_like(codes[0])
@@ -193,8 +195,18 @@ def reciprocal(a: Any, out_format: FormatLike | None = None, **kw: Any) -> MiniA
     """Correctly rounded 1 / a."""
     if not isinstance(a, MiniArray):
         raise TypeError("reciprocal needs a MiniArray")
-    one = from_codes(np.full(a.shape, 0x3C00, dtype=np.uint16), _ONE)  # exactly 1.0
+    if isinstance(a.format, FloatFormat):
+        one = from_codes(np.full(a.shape, 0x3C00, dtype=np.uint16), _ONE)  # exactly 1.0
+    else:
+        one = from_codes(*_number_system([a.format]).ones_like_codes(a.shape))
     return apply("divide", one, a, out_format=out_format or a.format, **kw)
+
+
+def _number_system(fmts: list[Any]) -> Any:
+    """The module (minifloat.lns or minifloat.fixed) that computes on these formats."""
+    from . import fixed, lns
+
+    return lns if any(isinstance(f, lns.LNSFormat) for f in fmts) else fixed
 
 
 def _select(name: str, a: Any, b: Any, out_format: FormatLike | None,

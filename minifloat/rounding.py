@@ -35,7 +35,8 @@ ROUNDINGS: dict[str, int] = {
 STOCHASTIC = frozenset({"stochastic_a", "stochastic_b", "stochastic_c", "stochastic",
                         "stochastic_equal"})
 # Values are the Saturation enum of project.h.
-SATURATIONS: dict[str, int] = {"none": 0, "finite": 1, "propagate": 2, "nan": 3}
+SATURATIONS: dict[str, int] = {"none": 0, "finite": 1, "propagate": 2, "nan": 3,
+                               "wrap": 4}  # wrap: fixed point only (fixed.h SAT_WRAP)
 
 
 def check_rounding(name: Any) -> str:
@@ -87,6 +88,7 @@ class Settings:
     order: str = "sequential"  # or "pairwise"
     block: int = 32  # terms summed sequentially per block in pairwise order
     out_format: Any = None  # result format of mixed-format operations
+    lns_add: Any = "exact"  # LNS addition algorithm (minifloat.lns: exact, table, mitchell)
 
 
 class _SeedStream:
@@ -127,7 +129,8 @@ def config(**settings: Any) -> Iterator[Settings]:
     """Set projection defaults for this thread inside a ``with`` block.
 
     Keys: ``rounding``, ``saturation``, ``random_bits``, ``seed``, ``flush_subnormals``,
-    ``accumulator``, ``order``, ``block`` (see :mod:`minifloat.linalg`) and ``out_format``.
+    ``accumulator``, ``order``, ``block`` (see :mod:`minifloat.linalg`), ``out_format`` and
+    ``lns_add`` (see :mod:`minifloat.lns`).
     A seed set here starts a Philox stream whose offset advances by the element count of each
     stochastic call, so successive calls draw fresh bits and the whole block is reproducible.
     """

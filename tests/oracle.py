@@ -1266,3 +1266,287 @@ def project_f64(fmt, xs, rounding="nearest_even", saturation="none"):
                        dtype=np.int64)
         out[rest] = res[inv]
     return out
+
+
+# --------------------------------------------------------------------------------------
+# Fixed point (docs/lns_fixed.md §1), from the definitions, with exact rationals.
+# A format object is read through int_bits, frac_bits, signed only.
+# --------------------------------------------------------------------------------------
+
+
+def fixed_params(fmt):
+    """(bits, F, signed, min_int, max_int) of a fixed-point format."""
+    s = bool(fmt.signed)
+    bits = int(s) + int(fmt.int_bits) + int(fmt.frac_bits)
+    lo = -(1 << (bits - 1)) if s else 0
+    hi = (1 << (bits - 1)) - 1 if s else (1 << bits) - 1
+    return bits, int(fmt.frac_bits), s, lo, hi
+
+
+def fixed_decode(fmt, code):
+    """Exact value (Fraction) of a fixed-point code: two's-complement integer * 2^-F."""
+    bits, F, s, _, _ = fixed_params(fmt)
+    code = int(code)
+    c = code - (1 << bits) if s and code >> (bits - 1) & 1 else code
+    return Fraction(c) / Fraction(2) ** F
+
+
+def fixed_project(fmt, x, rounding="nearest_even", saturation="finite", random_bits=None, R=None):
+    """Oracle code of x in a fixed-point format, or NAN_NO_CODE for NaN.
+
+    |x| * 2^F = t + nu (t integer, 0 <= nu < 1) rounds to t or t + 1 by the mode (t odd: the
+    LSB of t); the signed integer is then clamped to [min, max] ("finite", "none",
+    "propagate") or reduced modulo 2^bits ("wrap"). +-Inf give the extreme codes."""
+    bits, F, s, lo, hi = fixed_params(fmt)
+    kind, neg, a = _as_exact(x)
+    if kind == "nan":
+        return NAN_NO_CODE
+    if kind == "inf":
+        return (lo if neg else hi) & ((1 << bits) - 1)
+    q = a * Fraction(2) ** F
+    t = q.numerator // q.denominator
+    nu = q - t
+    if nu == 0:
+        n = t
+    else:
+        half = Fraction(1, 2)
+        cmp_half = (nu > half) - (nu < half)
+        n = t + int(bool(rounds_away(nu, cmp_half, t % 2 == 1, neg, rounding, random_bits, R)))
+    v = -n if neg else n
+    if saturation == "wrap":
+        return v % (1 << bits)
+    v = min(max(v, lo), hi)
+    return v % (1 << bits)
+
+
+def fixed_round_ratio(fmt, num, den, rounding="nearest_even", saturation="finite",
+                      random_bits=None, R=None):
+    """Oracle codes for the exact values num/den * 2^-F (integer arrays, den > 0, any size
+    of Python int: object arrays are fine): round |num/den| to an integer by the mode, then
+    saturate or wrap.  Vectorised over numpy arrays of ints."""
+    bits, F, s, lo, hi = fixed_params(fmt)
+    num = np.asarray(num, dtype=object)
+    den = np.asarray(den, dtype=object)
+    neg = num < 0
+    a = np.where(neg, -num, num)
+    t = a // den
+    r = a - t * den
+    inexact = r != 0
+    cmp2 = 2 * r - den  # sign of nu - 1/2
+    odd = (t % 2) == 1
+    if rounding == "nearest_even":
+        up = (cmp2 > 0) | ((cmp2 == 0) & odd)
+    elif rounding == "nearest_away":
+        up = cmp2 >= 0
+    elif rounding == "nearest_zero":
+        up = cmp2 > 0
+    elif rounding == "toward_zero":
+        up = np.zeros(t.shape, dtype=bool)
+    elif rounding == "toward_positive":
+        up = inexact & ~neg
+    elif rounding == "toward_negative":
+        up = inexact & neg
+    elif rounding == "odd":
+        up = inexact & ~odd
+    else:  # stochastic: the scalar predicate per element, nu exact as a Fraction
+        flat_up = []
+        Rb = np.broadcast_to(np.asarray(R, dtype=object), t.shape)
+        for rr, dd, ng, tt, rv in zip(r.ravel(), np.broadcast_to(den, t.shape).ravel(),
+                                      neg.ravel(), t.ravel(), Rb.ravel()):
+            nu = Fraction(int(rr), int(dd))
+            half = Fraction(1, 2)
+            flat_up.append(bool(nu > 0 and rounds_away(nu, (nu > half) - (nu < half),
+                                                       tt % 2 == 1, bool(ng), rounding,
+                                                       random_bits, int(rv))))
+        up = np.array(flat_up, dtype=bool).reshape(t.shape)
+    n = t + up.astype(object)
+    v = np.where(neg, -n, n)
+    if saturation != "wrap":
+        v = np.minimum(np.maximum(v, lo), hi)
+    return (v % (1 << bits)).astype(np.int64)
+
+
+def fixed_ints(fmt, codes):
+    """Two's-complement integers of fixed-point codes (object array of Python ints)."""
+    bits, F, s, lo, hi = fixed_params(fmt)
+    c = np.asarray(codes, dtype=object)
+    return np.where(s & ((c >> (bits - 1)) % 2 == 1), c - (1 << bits), c) if s else c
+
+
+def fixed_exact_ratio(op, out_fmt, ops):
+    """(num, den) with op's exact result * 2^F_out = num/den, for fixed-point operands given
+    as (format, codes) pairs; op in add, subtract, multiply, divide, fma (den > 0;
+    division by zero is the caller's to exclude)."""
+    F = int(out_fmt.frac_bits)
+    vals = [(fixed_ints(f, c), int(f.frac_bits)) for f, c in ops]
+
+    def scaled(num, S):  # num * 2^-S * 2^F
+        return (num * (1 << (F - S)), 1) if F >= S else (num, 1 << (S - F))
+
+    (A, Fa) = vals[0]
+    if op in ("add", "subtract"):
+        B, Fb = vals[1]
+        S = max(Fa, Fb)
+        sgn = 1 if op == "add" else -1
+        return scaled(A * (1 << (S - Fa)) + sgn * B * (1 << (S - Fb)), S)
+    if op == "multiply":
+        B, Fb = vals[1]
+        return scaled(A * B, Fa + Fb)
+    if op == "fma":
+        (B, Fb), (C, Fc) = vals[1], vals[2]
+        S = max(Fa + Fb, Fc)
+        return scaled(A * B * (1 << (S - Fa - Fb)) + C * (1 << (S - Fc)), S)
+    if op == "divide":
+        B, Fb = vals[1]
+        num, den = scaled(A, Fa - Fb)  # (A / B) * 2^(Fb - Fa) * 2^F
+        den = den * B
+        num = np.where(den < 0, -num, num)
+        return num, np.where(den < 0, -den, den)
+    raise ValueError(op)
+
+
+def fixed_sqrt_code(fmt_in, code, out_fmt, rounding="nearest_even", saturation="finite"):
+    """Oracle code of sqrt of a non-negative fixed-point value (deterministic modes):
+    t = floor(sqrt(q) 2^F) = isqrt(floor(q 4^F)); nu vs 1/2 by comparing q 4^F with
+    (t + 1/2)^2 exactly."""
+    q = fixed_decode(fmt_in, code)
+    assert q >= 0
+    bits, F, s, lo, hi = fixed_params(out_fmt)
+    y = q * Fraction(4) ** F
+    t = math.isqrt(y.numerator // y.denominator)
+    exact = Fraction(t * t) == y
+    mid = Fraction(2 * t + 1, 2) ** 2
+    cmp_half = (y > mid) - (y < mid)
+    nu = Fraction(0) if exact else Fraction(1, 3)  # only nu > 0 and cmp_half are used
+    n = t + (0 if exact else int(bool(rounds_away(nu, cmp_half, t % 2 == 1, False, rounding))))
+    v = n if saturation == "wrap" else min(n, hi)
+    return v % (1 << bits)
+
+
+# --------------------------------------------------------------------------------------
+# LNS (docs/lns_fixed.md §2), from the definitions.  A format object is read through
+# int_bits, frac_bits, signed, infinities.  Rounding sides are decided by exact integer
+# comparisons: for m = p/q > 0 and a candidate log k/2^(F+1),
+#     m > 2^(k / 2^(F+1))   <=>   p^(2^(F+1)) > 2^k q^(2^(F+1)).
+# --------------------------------------------------------------------------------------
+
+
+def lns_params(fmt):
+    W = int(fmt.int_bits) + int(fmt.frac_bits)
+    F = int(fmt.frac_bits)
+    inf = bool(getattr(fmt, "infinities", False))
+    log_min = -(1 << (W - 1)) + 1
+    log_max = (1 << (W - 1)) - 1 - int(inf)
+    return W, F, bool(fmt.signed), inf, log_min, log_max
+
+
+def lns_code_of(fmt, neg, L):
+    W = lns_params(fmt)[0]
+    return (int(neg) << W) | (L & ((1 << W) - 1))
+
+
+def lns_log_floor2(a, F):
+    """floor(2^(F+1) log2 a) for a Fraction a > 0, by exact integer comparisons."""
+    n = 1 << (F + 1)
+    p, q = a.numerator, a.denominator
+    guess = math.floor(n * (math.log2(p) - math.log2(q)))  # float estimate, then corrected
+
+    def above(k):  # a >= 2^(k/n)  <=>  p^n >= 2^k q^n
+        lhs, rhs = p ** n, q ** n
+        return lhs >= (rhs << k) if k >= 0 else (lhs << -k) >= rhs
+
+    k = guess
+    while not above(k):
+        k -= 1
+    while above(k + 1):
+        k += 1
+    return k
+
+
+def lns_project(fmt, x, rounding="nearest_even", saturation="none"):
+    """Oracle LNS code of x for deterministic modes (NAN_NO_CODE: NaN into an unsigned
+    format).  Log-domain rounding: t = floor(2^F log2|x|); the fraction is > 1/2 iff
+    floor(2^(F+1) log2|x|) is odd; exact iff |x| is 2^(t/2^F)."""
+    W, F, signed, inf, lo, hi = lns_params(fmt)
+    zero = 1 << (W - 1)
+    nan = ((1 << W) | zero) if signed else NAN_NO_CODE
+    kind, neg, a = _as_exact(x)
+    if kind == "nan":
+        return nan
+    if kind == "num" and a == 0:
+        return zero
+    if neg and not signed:
+        return zero
+    inward = rounding == "toward_zero" or (rounding == "toward_positive" and neg) or \
+        (rounding == "toward_negative" and not neg)
+    if kind == "inf":
+        if saturation == "nan":
+            return nan
+        return lns_code_of(fmt, neg, hi + 1 if inf and saturation != "finite" else hi)
+    h = lns_log_floor2_fast(a, F)
+    t = h >> 1
+    exact = h % 2 == 0 and t % (1 << F) == 0 and a == Fraction(2) ** (t >> F)
+    if exact:
+        L = t
+    else:
+        above = h % 2 == 1
+        nu = Fraction(3, 4) if above else Fraction(1, 4)
+        L = t + int(bool(rounds_away(nu, 1 if above else -1, t % 2 == 1, neg, rounding)))
+    if L > hi:
+        if saturation == "nan":
+            return nan
+        return lns_code_of(fmt, neg, hi + 1 if inf and saturation == "none" and not inward else hi)
+    if L < lo:
+        away = (rounding == "toward_positive" and not neg) or (rounding == "toward_negative" and neg)
+        return lns_code_of(fmt, neg, lo) if away else zero
+    return lns_code_of(fmt, neg, L)
+
+
+def lns_decode_log(fmt, code):
+    """('zero'|'nan'|'inf'|'num', neg, L) of an LNS code."""
+    W, F, signed, inf, lo, hi = lns_params(fmt)
+    code = int(code)
+    neg = bool(signed and code >> W & 1)
+    f = code & ((1 << W) - 1)
+    L = f - (1 << W) if f >> (W - 1) else f
+    if f == 1 << (W - 1):
+        return ("nan" if neg else "zero", neg, None)
+    if inf and L == hi + 1:
+        return ("inf", neg, None)
+    return ("num", neg, L)
+
+
+@lru_cache(maxsize=1 << 16)
+def _lns_mant_floor2(m, F):
+    return lns_log_floor2(m, F)
+
+
+def lns_log_floor2_fast(a, F):
+    """lns_log_floor2 through a = m 2^e, m in [1, 2) (memoised on the significand m)."""
+    e = a.numerator.bit_length() - a.denominator.bit_length()
+    if a < Fraction(2) ** e:
+        e -= 1
+    m = a / Fraction(2) ** e
+    return (e << (F + 1)) + _lns_mant_floor2(m, F)
+
+
+def lns_value_rn53(L, F):
+    """2^(L/2^F) rounded to nearest float64, decided by exact comparisons of candidates."""
+    n = 1 << F
+    d = 2.0 ** (L / n)
+    # the true value lies strictly inside (lo, hi) around some double; pick by midpoints
+    for _ in range(3):
+        lo_mid = (Fraction(d) + Fraction(np.nextafter(d, -np.inf))) / 2
+        hi_mid = (Fraction(d) + Fraction(np.nextafter(d, np.inf))) / 2
+
+        def gt(v):  # 2^(L/n) > v  <=>  2^L > v^n
+            p, q = v.numerator, v.denominator
+            return (q ** n << L) > p ** n if L >= 0 else q ** n > (p ** n << -L)
+
+        if not gt(lo_mid):
+            d = float(np.nextafter(d, -np.inf))
+        elif gt(hi_mid):
+            d = float(np.nextafter(d, np.inf))
+        else:
+            return d
+    raise AssertionError("oracle: RN53 did not converge")
