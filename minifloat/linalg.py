@@ -242,9 +242,24 @@ def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 
 def extreme(a: MiniArray, which: str, axis: Any = None, keepdims: bool = False) -> MiniArray:
     """max/min along axis: an exact selection (NaN propagates)."""
-    v = decode(a.codes, a.format)
+    from .ops import same_value
+
+    v = np.asarray(decode(a.codes, a.format), dtype=np.float64)
     fn = np.max if which == "maximum" else np.min
-    return asarray(fn(v, axis=axis, keepdims=keepdims), a.format)
+    m = fn(v, axis=axis, keepdims=True)
+    # The code of the first element equal to the extreme (bit for bit, or NaN): a selection,
+    # never a re-rounding (LNS values are not exact doubles).
+    if axis is None:
+        flat = same_value(v.ravel(), np.broadcast_to(m.ravel(), (v.size,)))
+        res = a.codes.ravel()[int(np.argmax(flat))].reshape(m.shape)
+    else:
+        ax = _normalize_axes(axis, a.ndim)
+        if len(ax) != 1:
+            raise TypeError("max/min on MiniArray: axis must be None or one axis")
+        hit = same_value(v, np.broadcast_to(m, v.shape))
+        idx = np.expand_dims(np.argmax(hit, axis=ax[0]), ax[0])
+        res = np.take_along_axis(a.codes, idx, axis=ax[0])
+    return from_codes(res if keepdims else res.reshape(np.squeeze(m, axis=axis).shape), a.format)
 
 
 def matmul(a: Any, b: Any, *, out_format: FormatLike | None = None, out: Any = None,

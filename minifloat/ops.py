@@ -214,14 +214,25 @@ def _select(name: str, a: Any, b: Any, out_format: FormatLike | None,
     arrays, fo = operand_formats((a, b), out_format)
     va, vb = (np.asarray(decode(x.codes, x.format)) for x in arrays)
     fn = {"maximum": np.maximum, "minimum": np.minimum, "fmax": np.fmax, "fmin": np.fmin}[name]
-    # Exact values, exact comparison; the chosen value is projected (exact if fo is their
-    # format).  maximum(-0, +0) follows NumPy.
+    # Decoded values are compared (NumPy's rules, e.g. maximum(-0, +0)) and the CODE of the
+    # chosen operand is taken, so nothing is re-rounded (LNS values are not exact doubles).
+    # Only operands of another format than the result are projected.
     chosen = fn(va, vb)
-    res = asarray(chosen, fo)
+    ca, cb = np.broadcast_arrays(*[x.codes if x.format == fo else asarray(v, fo).codes
+                                   for x, v in ((arrays[0], va), (arrays[1], vb))])
+    res = from_codes(np.where(same_value(chosen, np.broadcast_to(va, chosen.shape)), ca, cb),
+                     fo)
     if out is None:
         return res
     np.copyto(out.codes, res.codes, where=np.asarray(where, dtype=bool))
     return out
+
+
+def same_value(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Elementwise: x and y are the same double bit for bit, or both NaN."""
+    x64, y64 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    return np.asarray((x64.view(np.uint64) == y64.view(np.uint64)) |
+                      (np.isnan(x64) & np.isnan(y64)))
 
 
 def maximum(a: Any, b: Any, *, out_format: FormatLike | None = None,
