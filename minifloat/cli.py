@@ -4,49 +4,14 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
 
-import numpy as np
-
-from .codec import decode
 from .formats import FloatFormat, format
-
-
-def hex_value(v: float) -> str:
-    """A value as a shortest hex float (``0x1.cp+8``), ``inf``/``-inf``/``nan``, ``0x0p+0``."""
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    h = float(v).hex()  # e.g. '0x1.c000000000000p+8'
-    mant, exp = h.split("p")
-    if "." in mant:
-        mant = mant.rstrip("0").rstrip(".")
-    return f"{mant}p{exp}"
-
-
-def value_rows(fmt: FloatFormat) -> list[tuple[int, float, bool]]:
-    """(code, value, subnormal) for every code of ``fmt``."""
-    codes = np.arange(fmt.num_codes)
-    values = decode(codes, fmt)
-    rows = []
-    for c, v in zip(codes.tolist(), values.tolist()):
-        mag = c & ((1 << (fmt.exp_bits + fmt.man_bits)) - 1)
-        sub = fmt.subnormals and (mag >> fmt.man_bits) == 0 and v != 0 and not math.isnan(v)
-        rows.append((c, v, bool(sub)))
-    return rows
-
-
-def table_csv(fmt: FloatFormat) -> str:
-    """The value table as CSV text: header ``codepoint,value,subnormal``."""
-    width = (fmt.bits + 3) // 4
-    lines = ["codepoint,value,subnormal"]
-    lines += [f"0x{c:0{width}X},{hex_value(v)},{int(s)}" for c, v, s in value_rows(fmt)]
-    return "\n".join(lines) + "\n"
+from .hw import hex_value, table_csv
+from .hw import value_rows as value_rows  # re-exported (moved to minifloat.hw)
 
 
 def info_text(fmt: FloatFormat) -> str:
@@ -107,12 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="override the exponent bias (asymmetric exponent offset)")
         if name == "table":
             sp.add_argument("--out", default=None, help="write the CSV here instead of stdout")
+    from .train_cli import add_train_parser
+
+    add_train_parser(sub)  # sets run=run_train
+    from .hw import add_vectors_parser
+
+    add_vectors_parser(sub)  # sets run=run_vectors
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad arguments, 1 for I/O errors)."""
     args = build_parser().parse_args(argv)
+    run = getattr(args, "run", None)  # sub-commands without a positional format
+    if run is not None:
+        return int(run(args))
     try:
         fmt = _format_arg(args.format, args.bias)
     except (ValueError, TypeError) as e:
