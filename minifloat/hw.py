@@ -52,7 +52,15 @@ from . import ops as _ops
 from .array import from_codes
 from .codec import decode, encode, philox_words
 from .formats import FloatFormat, format
-from .rounding import SATURATIONS, STOCHASTIC, check_rounding, check_saturation, random_bits_for
+from .rounding import (
+    SATURATIONS,
+    STOCHASTIC,
+    check_rounding,
+    check_saturation,
+    config,
+    current,
+    random_bits_for,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Value tables
@@ -171,6 +179,7 @@ class Vectors:
     flags_computed: tuple[str, ...]
     fields: tuple[Field, ...]
     columns: tuple[np.ndarray, ...]
+    lns_add: str = ""  # the LNS addition algorithm in force (add/sub with an LNS format)
 
     def __len__(self) -> int:
         return int(self.columns[0].shape[0])
@@ -192,6 +201,7 @@ class Vectors:
             f"operands: {_describe(self.in_format)}",
             f"result:   {_describe(self.out_format)}",
             f"rounding={self.rounding} saturation={self.saturation}"
+            + (f" lns_add={self.lns_add}" if self.lns_add else "")
             + (f" random_bits={self.random_bits} philox_seed={self.seed} "
                "(R of vector j = top random_bits bits of Philox4x32-10 word j)"
                if self.random_bits else ""),
@@ -528,8 +538,13 @@ def vectors(
         cols.append(random.astype(np.uint64))
     fields += [Field("result", int(fout.bits)), Field("flags", len(FLAG_NAMES))]
     cols += [result.astype(np.uint64), flags]
+    from .lns import LNSFormat
+
+    lns = op in ("add", "sub", "fma") and any(isinstance(f, LNSFormat) for f in (fin, fout))
+    algo = current().lns_add
     return Vectors(op, input_dtype if op == "encode" else fin, fout, rounding, saturation,
-                   nbits, seed, exhaustive, omitted, computed, tuple(fields), tuple(cols))
+                   nbits, seed, exhaustive, omitted, computed, tuple(fields), tuple(cols),
+                   lns_add=(algo if isinstance(algo, str) else "user table") if lns else "")
 
 
 def _decode_vectors(fin: Any, out_format: Any, count: int | None, seed: int) -> Vectors:
@@ -635,6 +650,9 @@ def add_vectors_parser(subparsers: Any) -> argparse.ArgumentParser:
                     help="number of sampled vectors (default: exhaustive when <= 2^24)")
     sp.add_argument("--input", default="float32", choices=sorted(FLOAT_INPUTS),
                     help="input type of encode vectors")
+    sp.add_argument("--lns-add", default=None, choices=["exact", "table", "mitchell"],
+                    help="LNS addition algorithm for add/sub/fma vectors of LNS formats "
+                         "(docs/lns_fixed.md; default exact)")
     sp.add_argument("--out", required=True, help="output file (written atomically)")
     sp.add_argument("--hex", action="store_true",
                     help="one packed hex word per line for Verilog $readmemh")
@@ -663,9 +681,10 @@ def run_vectors(args: argparse.Namespace) -> int:
             fout = None
         if args.rounding in STOCHASTIC and args.op == "decode":
             raise ValueError("decode vectors are exact; a rounding mode does not apply")
-        vec = vectors(args.op, fin, out_format=fout, rounding=args.rounding,
-                      saturation=args.saturation, random_bits=args.random_bits, seed=args.seed,
-                      count=args.count, input_dtype=args.input)
+        with config(lns_add=args.lns_add or "exact"):
+            vec = vectors(args.op, fin, out_format=fout, rounding=args.rounding,
+                          saturation=args.saturation, random_bits=args.random_bits,
+                          seed=args.seed, count=args.count, input_dtype=args.input)
     except (ValueError, TypeError) as e:
         print(f"minifloat vectors: error: {e}", file=sys.stderr)
         return 2

@@ -109,3 +109,33 @@ def test_info_and_table_unchanged(tmp_path):
     assert p.returncode == 0 and "bias" in p.stdout and "11" in p.stdout
     p = run("table", "nope")
     assert p.returncode == 2 and "unknown format" in p.stderr
+
+
+def test_lns_add_algorithm_option(tmp_path):
+    """--lns-add selects the LNS addition algorithm (recorded in the header); the vectors are
+    those of mf.add under that algorithm (its accuracy is tested against the oracle in
+    test_lns.py). The approximate 'mitchell' differs from 'exact' on some pairs."""
+    import numpy as np
+
+    import minifloat as mf
+
+    results = {}
+    for algo in ("exact", "mitchell"):
+        out = tmp_path / f"{algo}.txt"
+        p = run("vectors", "--format", "lns8", "--op", "add", "--lns-add", algo,
+                "--out", str(out))
+        assert p.returncode == 0, p.stderr
+        assert f"lns_add={algo}" in out.read_text().splitlines()[3]
+        rows = [ln.split() for ln in data_lines(out)]
+        a = np.array([int(r[0], 16) for r in rows], dtype=np.uint8)
+        b = np.array([int(r[1], 16) for r in rows], dtype=np.uint8)
+        got = np.array([int(r[2], 16) for r in rows])
+        fmt = mf.format("lns8")
+        with mf.config(lns_add=algo):
+            exp = mf.add(mf.from_codes(a, fmt), mf.from_codes(b, fmt)).codes
+        assert (got == exp).all(), algo
+        results[algo] = got
+    assert (results["exact"] != results["mitchell"]).any()
+    p = run("vectors", "--format", "lns8", "--op", "add", "--lns-add", "bogus",
+            "--out", str(tmp_path / "x.txt"))
+    assert p.returncode == 2 and not (tmp_path / "x.txt").exists()
