@@ -11,7 +11,7 @@ from typing import Any, NamedTuple, Union
 import numpy as np
 
 from . import rounding as rnd
-from .backends import cpu
+from .backends import cpu, cuda
 from .formats import FloatFormat, format
 
 FormatLike = Union[FloatFormat, str]
@@ -170,6 +170,17 @@ def encode(
         TypeError: x is not real (complex, object, strings).
     """
     f = format(fmt)
+    if cuda.is_cupy_array(x):  # CuPy input: codes computed and returned on its device
+        cuda.require()
+        if not isinstance(f, FloatFormat):
+            raise TypeError(f"the GPU backend encodes FloatFormat only, not {f}; "
+                            "use x.get() for fixed-point and LNS formats")
+        p = resolve_projection(f, tuple(x.shape), rounding=rounding, saturation=saturation,
+                               random_bits=random_bits, seed=seed, offset=offset,
+                               random=random.get() if cuda.is_cupy_array(random) else random,
+                               flush_subnormals=flush_subnormals)
+        return cuda.encode(x, f, p.mode, p.sat, p.nbits, p.flush, p.rsrc, p.seed, p.offset,
+                           p.random)  # type: ignore[no-any-return]
     a = as_real_array(x)
     p = resolve_projection(f, a.shape, rounding=rounding, saturation=saturation,
                            random_bits=random_bits, seed=seed, offset=offset, random=random,
@@ -200,6 +211,8 @@ def decode(codes: Any, fmt: FormatLike, dtype: Any = np.float64) -> np.ndarray:
     otherwise rounds to nearest-even; other float dtypes are cast from float64 by NumPy.
     """
     f = format(fmt)
+    if cuda.is_cupy_array(codes):
+        return _decode_cupy(codes, f, dtype)  # type: ignore[no-any-return]
     c = np.asarray(codes)
     if c.dtype.kind not in "iu":
         raise TypeError(f"codes must be an integer array, got dtype {c.dtype}")
@@ -220,9 +233,30 @@ def decode(codes: Any, fmt: FormatLike, dtype: Any = np.float64) -> np.ndarray:
     return out if work == dt else out.astype(dt)
 
 
+def _decode_cupy(codes: Any, f: FloatFormat, dtype: Any) -> Any:
+    """decode() of a CuPy array on its device (same checks as the CPU path)."""
+    cuda.require()
+    if not isinstance(f, FloatFormat):
+        raise TypeError(f"the GPU backend decodes FloatFormat only, not {f}; "
+                        "use codes.get() for fixed-point and LNS formats")
+    if codes.dtype.kind not in "iu":
+        raise TypeError(f"codes must be an integer array, got dtype {codes.dtype}")
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"dtype must be a float dtype, got {dt}")
+    c = codes
+    if c.dtype != f.dtype:
+        if c.size and (int(c.min()) < 0 or int(c.max()) >= f.num_codes):
+            raise ValueError(f"codes must be in 0..{f.num_codes - 1} for {f}")
+        c = c.astype(f.dtype)
+    work = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
+    out = cuda.decode(c, f, work)
+    return out if work == dt else out.astype(dt)
+
+
 def quantize(x: Any, fmt: FormatLike, **projection: Any) -> np.ndarray:
     """``decode(encode(x, fmt, **projection))`` in x's float dtype (float64 for integer input)."""
-    a = np.asarray(x)
+    a = x if cuda.is_cupy_array(x) else np.asarray(x)
     dt = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
     return decode(encode(a, fmt, **projection), fmt, dtype=dt)
 

@@ -1,0 +1,360 @@
+"""The CUDA backend: the header core compiled by NVRTC through CuPy (``minifloat[gpu]`` extra).
+
+The kernels are not copies of the algorithms: :func:`encode_source` and :func:`decode_source`
+assemble short CUDA C++ files that ``#include`` the installed headers
+(:func:`minifloat.get_include`) and call the same functions as csrc/module.cpp
+(``mf::project``, ``mf::parts_of*``, ``mf::philox_word``, ``mf::decode_double``), so a
+GPU result is bit-identical to the CPU one, stochastic modes included: element ``i`` of a call
+uses Philox stream position ``offset + i`` whatever the launch geometry (docs/semantics.md §4).
+
+Kernels are grid-stride loops with 64-bit indices.  The format, saturation, random-bit count,
+seed and offset are kernel arguments, so one compiled kernel per (input dtype, code dtype,
+rounding mode) serves every format; compiled modules are cached per (kernel name, source hash).
+
+CuPy is imported lazily: importing :mod:`minifloat` (or this module) never imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..formats import FloatFormat
+
+INSTALL_HINT = "pip install minifloat[gpu]"
+THREADS_PER_BLOCK = 256
+# Blocks per launch: enough to fill any current GPU; larger arrays are covered by the
+# grid-stride loop.
+MAX_BLOCKS = 65536
+
+# Rounding-mode numbers of project.h (enum Rounding); modes >= STOCHASTIC_A use random bits.
+NUM_ROUNDINGS = 11
+STOCHASTIC_A = 7
+
+# NumPy dtype name -> C++ type of the kernels' input / output arrays.
+INPUT_TYPES = {"float32": "float", "float64": "double", "int64": "int64_t", "uint64": "uint64_t"}
+CODE_TYPES = {"uint8": "uint8_t", "uint16": "uint16_t"}
+VALUE_TYPES = {"float32": "float", "float64": "double"}
+
+
+def _cupy() -> Any:
+    """The cupy module, imported on first use; ImportError naming the fix when missing."""
+    try:
+        return importlib.import_module("cupy")
+    except ImportError as e:
+        raise ImportError(f"CuPy is not installed: {INSTALL_HINT} (the GPU backend needs CuPy "
+                          f"and an NVIDIA GPU); import failed with: {e}") from None
+
+
+def _device_count(cp: Any) -> int:
+    try:
+        return int(cp.cuda.runtime.getDeviceCount())
+    except Exception:  # CUDA driver missing or broken: no usable device
+        return 0
+
+
+def available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    try:
+        cp = _cupy()
+    except ImportError:
+        return False
+    return _device_count(cp) > 0
+
+
+def require() -> Any:
+    """The cupy module, or an error saying what is missing.
+
+    Raises:
+        ImportError: CuPy is not installed (``pip install minifloat[gpu]``).
+        RuntimeError: CuPy is installed but no CUDA device is visible.
+    """
+    cp = _cupy()
+    if _device_count(cp) == 0:
+        raise RuntimeError("no CUDA device: CuPy is installed but sees no NVIDIA GPU "
+                           "(check the driver and CUDA_VISIBLE_DEVICES)")
+    return cp
+
+
+def is_cupy_array(x: Any) -> bool:
+    """True for a CuPy ndarray, decided without importing CuPy."""
+    return type(x).__module__.startswith("cupy")
+
+
+# ---------------------------------------------------------------- kernel source assembly
+
+_HEADERS = ("minifloat/project.h", "minifloat/random.h", "minifloat/decode.h")
+
+# Shared by every kernel: input decomposition exactly as csrc/module.cpp's parts<W, kLean>().
+_COMMON = r"""
+namespace mfk {
+template <class W, bool kLean> MF_HD mf::Parts<W> parts_in(float v) {
+  return mf::parts_of_float<W, kLean>(v);
+}
+template <class W, bool kLean> MF_HD mf::Parts<W> parts_in(double v) { return mf::parts_of(v); }
+template <class W, bool kLean> MF_HD mf::Parts<W> parts_in(int64_t v) { return mf::parts_of(v); }
+template <class W, bool kLean> MF_HD mf::Parts<W> parts_in(uint64_t v) { return mf::parts_of(v); }
+
+// One thread's share of an encode: positions start, start + stride, ... below size.
+// Random bits: element i uses R = top_bits(philox_word(seed, offset + i), n) (rsrc 1) or
+// rnd[i] (rsrc 2), the contract of csrc/module.cpp and docs/semantics.md section 4.
+template <int MODE, class W, bool kLean, class In, class Out>
+MF_HD uint32_t encode_loop(const In* x, Out* out, uint64_t size, uint64_t start,
+                           uint64_t stride, const mf::FloatSpec& f, const mf::Plan& plan,
+                           int32_t n, int32_t rsrc, uint64_t seed, uint64_t offset,
+                           const uint32_t* rnd) {
+  uint32_t acc = 0;
+  for (uint64_t i = start; i < size; i += stride) {
+    uint32_t R = 0;
+    if (MODE >= mf::STOCHASTIC_A)
+      R = rsrc == 2 ? rnd[i] : mf::top_bits(mf::philox_word(seed, offset + i), n);
+    const uint32_t c = mf::project<W, kLean>(f, plan, MODE, n, parts_in<W, kLean>(x[i]), R);
+    acc |= uint32_t(c == mf::NO_CODE);
+    out[i] = static_cast<Out>(c);
+  }
+  return acc;
+}
+
+// Value of a code in the output type.  NaN codes give the quiet NaN with the code's sign bit,
+// the bits NumPy's float64 -> float32 cast of decode_double's NaN produces on the CPU path.
+MF_HD void store_value(double* o, const mf::FloatSpec& f, uint32_t c) {
+  *o = mf::is_nan_code(f, c) ? mf::double_of(0x7FF8000000000000ull |
+                                             (uint64_t((c & f.sign_bit) != 0u) << 63))
+                             : mf::decode_double(f, c);
+}
+MF_HD void store_value(float* o, const mf::FloatSpec& f, uint32_t c) {
+  // double -> float rounds to nearest-even (overflow to +-inf), as NumPy's cast does.
+  *o = mf::is_nan_code(f, c) ? mf::float_of(0x7FC00000u | (uint32_t((c & f.sign_bit) != 0u) << 31))
+                             : static_cast<float>(mf::decode_double(f, c));
+}
+}  // namespace mfk
+"""
+
+_SPEC_PARAMS = ("int32_t e, int32_t m, int32_t bias, int32_t is_signed, int32_t subnormals, "
+                "int32_t infinities, int32_t nan_layout, int32_t negative_zero")
+_MAKE_SPEC = ("mf::make_float_spec(e, m, bias, is_signed, subnormals, infinities, nan_layout, "
+              "negative_zero)")
+_GRID = ("  const uint64_t start = uint64_t(blockIdx.x) * uint64_t(blockDim.x) + threadIdx.x;\n"
+         "  const uint64_t stride = uint64_t(gridDim.x) * uint64_t(blockDim.x);\n")
+
+
+def headers_digest(include_dir: str | None = None) -> str:
+    """SHA-256 over the header core's files: part of every kernel source, so that CuPy's
+    on-disk cache (keyed by source text and options, not by included files) never serves a
+    kernel built from other headers."""
+    if include_dir is None:
+        from .. import get_include
+
+        include_dir = get_include()
+    folder = os.path.join(include_dir, "minifloat")
+    h = hashlib.sha256()
+    for fname in sorted(os.listdir(folder)):
+        if fname.endswith(".h"):
+            with open(os.path.join(folder, fname), "rb") as fh:
+                h.update(fname.encode() + b"\0" + fh.read())
+    return h.hexdigest()
+
+
+def prologue_source() -> str:
+    """The part every kernel source starts with: the header includes and the shared helpers
+    (namespace ``mfk``).  ``prologue_source() + encode_kernel_source(...)`` is
+    :func:`encode_source`; several kernel texts may follow one prologue in a single file."""
+    lines = ["// Generated by minifloat.backends.cuda from the installed header core.",
+             f"// headers sha256: {headers_digest()}"]
+    lines += [f'#include "{h}"' for h in _HEADERS]
+    return "\n".join(lines) + "\n" + _COMMON
+
+
+def encode_kernel_name(in_dtype: str, code_dtype: str, mode: int) -> str:
+    """Name of the encode kernel for an input dtype, a code dtype and a rounding mode number."""
+    _check_encode_key(in_dtype, code_dtype, mode)
+    return f"mf_encode_{in_dtype}_{code_dtype}_m{mode}"
+
+
+def decode_kernel_name(code_dtype: str, value_dtype: str) -> str:
+    """Name of the decode kernel for a code dtype and a float32/float64 value dtype."""
+    if code_dtype not in CODE_TYPES:
+        raise ValueError(f"code_dtype must be one of {sorted(CODE_TYPES)}, got {code_dtype!r}")
+    if value_dtype not in VALUE_TYPES:
+        raise ValueError(f"value_dtype must be one of {sorted(VALUE_TYPES)}, "
+                         f"got {value_dtype!r}")
+    return f"mf_decode_{code_dtype}_{value_dtype}"
+
+
+def _check_encode_key(in_dtype: str, code_dtype: str, mode: int) -> None:
+    if in_dtype not in INPUT_TYPES:
+        raise ValueError(f"in_dtype must be one of {sorted(INPUT_TYPES)}, got {in_dtype!r}")
+    if code_dtype not in CODE_TYPES:
+        raise ValueError(f"code_dtype must be one of {sorted(CODE_TYPES)}, got {code_dtype!r}")
+    if not (isinstance(mode, int) and 0 <= mode < NUM_ROUNDINGS):
+        raise ValueError(f"mode must be a rounding number 0..{NUM_ROUNDINGS - 1}, got {mode!r}")
+
+
+def encode_source(in_dtype: str, code_dtype: str, mode: int) -> str:
+    """Complete CUDA C++ file for one encode kernel: prologue + :func:`encode_kernel_source`."""
+    return prologue_source() + encode_kernel_source(in_dtype, code_dtype, mode)
+
+
+def decode_source(code_dtype: str, value_dtype: str) -> str:
+    """Complete CUDA C++ file for one decode kernel: prologue + :func:`decode_kernel_source`."""
+    return prologue_source() + decode_kernel_source(code_dtype, value_dtype)
+
+
+def encode_kernel_source(in_dtype: str, code_dtype: str, mode: int) -> str:
+    """CUDA C++ text of one encode kernel (see :func:`encode_kernel_name` for its name).
+
+    Signature: ``(const In* x, Out* out, uint64 size, <8 FloatSpec parameters>, int32 sat,
+    int32 n, int32 flush, int32 rsrc, uint64 seed, uint64 offset, const uint32* rnd,
+    uint32* bad)``; ``*bad`` is OR-ed with 1 when an element has no code.  The word type and
+    the lean path follow csrc/module.cpp's encode_range: 32-bit words for float32 input in
+    deterministic modes, the lean path when ``mf::lean_ok_float32`` holds.
+    """
+    name = encode_kernel_name(in_dtype, code_dtype, mode)
+    in_t, out_t = INPUT_TYPES[in_dtype], CODE_TYPES[code_dtype]
+    deterministic = mode < STOCHASTIC_A
+    w_t = "uint32_t" if in_dtype == "float32" and deterministic else "uint64_t"
+    loop = ("mfk::encode_loop<{mode}, {w}, {lean}, {i}, {o}>(x, out, size, start, stride, f, "
+            "plan, n, rsrc, seed, offset, rnd)")
+    lean_call = loop.format(mode=mode, w=w_t, lean="true", i=in_t, o=out_t)
+    full_call = loop.format(mode=mode, w=w_t, lean="false", i=in_t, o=out_t)
+    if in_dtype == "float32":
+        body = (f"  const uint32_t acc = mf::lean_ok_float32(f, {mode}) ? {lean_call}\n"
+                f"                                              : {full_call};\n")
+    else:
+        body = f"  const uint32_t acc = {full_call};\n"
+    return (f'\nextern "C" __global__ void {name}(\n'
+            f"    const {in_t}* x, {out_t}* out, uint64_t size, {_SPEC_PARAMS},\n"
+            "    int32_t sat, int32_t n, int32_t flush, int32_t rsrc, uint64_t seed,\n"
+            "    uint64_t offset, const uint32_t* rnd, uint32_t* bad) {\n"
+            f"  const mf::FloatSpec f = {_MAKE_SPEC};\n"
+            f"  const mf::Plan plan = mf::make_plan(f, {mode}, sat, flush);\n"
+            + _GRID + body +
+            "  if (acc) atomicOr(bad, 1u);\n"
+            "}\n")
+
+
+def decode_kernel_source(code_dtype: str, value_dtype: str) -> str:
+    """CUDA C++ text of one decode kernel (see :func:`decode_kernel_name`).
+
+    Signature: ``(const Code* codes, Value* out, uint64 size, <8 FloatSpec parameters>,
+    uint32* bad)``; a code >= 2^bits gives NaN and sets ``*bad`` to 1 (the caller raises).
+    """
+    name = decode_kernel_name(code_dtype, value_dtype)
+    c_t, v_t = CODE_TYPES[code_dtype], VALUE_TYPES[value_dtype]
+    return (f'\nextern "C" __global__ void {name}(\n'
+            f"    const {c_t}* codes, {v_t}* out, uint64_t size, {_SPEC_PARAMS},\n"
+            "    uint32_t* bad) {\n"
+            f"  const mf::FloatSpec f = {_MAKE_SPEC};\n"
+            + _GRID +
+            "  uint32_t acc = 0;\n"
+            "  for (uint64_t i = start; i < size; i += stride) {\n"
+            "    const uint32_t c = codes[i];\n"
+            "    if (c >= f.num_codes) {\n"
+            "      acc = 1u;\n"
+            "      out[i] = static_cast<" + v_t + ">(mf::double_of(0x7FF8000000000000ull));\n"
+            "    } else {\n"
+            "      mfk::store_value(out + i, f, c);\n"
+            "    }\n"
+            "  }\n"
+            "  if (acc) atomicOr(bad, 1u);\n"
+            "}\n")
+
+
+# ---------------------------------------------------------------- compile cache and launch
+
+_MODULES: dict[tuple[str, str], Any] = {}
+
+
+def compile_options(include_dir: str | None = None) -> tuple[str, ...]:
+    """NVRTC options: C++17, the header folder, and relaxed constexpr (project.h's
+    ``is_stochastic`` is a constexpr host function called from device code)."""
+    if include_dir is None:
+        from .. import get_include
+
+        include_dir = get_include()
+    return ("--std=c++17", f"-I{os.path.abspath(include_dir)}", "--expt-relaxed-constexpr")
+
+
+def get_kernel(name: str, source: str) -> Any:
+    """The compiled ``cupy.RawKernel`` ``name`` of ``source``, cached per (name, source hash)."""
+    key = (name, hashlib.sha256(source.encode()).hexdigest())
+    mod = _MODULES.get(key)
+    if mod is None:
+        cp = require()
+        mod = cp.RawModule(code=source, options=compile_options())
+        _MODULES[key] = mod
+    return mod.get_function(name)
+
+
+def _spec_args(fmt: FloatFormat) -> list[np.int32]:
+    return [np.int32(v) for v in fmt.spec]
+
+
+def _launch(kernel: Any, size: int, args: list[Any]) -> None:
+    blocks = max(1, min(MAX_BLOCKS, -(-size // THREADS_PER_BLOCK)))
+    kernel((blocks,), (THREADS_PER_BLOCK,), tuple(args))
+
+
+def _as_input(x: Any, cp: Any) -> Any:
+    """``x`` as a C-contiguous CuPy array of a type the kernels read exactly (the rules of
+    codec.as_real_array: float16 -> float32, bool/ints -> int64, uint64 kept)."""
+    dt = x.dtype
+    if dt.kind == "f":
+        if dt.itemsize == 2:
+            x = x.astype(cp.float32)
+        elif dt.itemsize != 4 and dt.itemsize != 8:
+            raise TypeError(f"x has dtype {dt}, which the GPU backend does not read")
+    elif dt.kind in "bi" or (dt.kind == "u" and dt.itemsize < 8):
+        x = x.astype(cp.int64)
+    elif dt.kind != "u":
+        raise TypeError(f"x must hold real numbers (float, int or bool); got dtype {dt}")
+    return x if x.flags.c_contiguous else x.copy(order="C")
+
+
+def encode(x: Any, fmt: FloatFormat, mode: int, sat: int, nbits: int, flush: bool, rsrc: int,
+           seed: int, offset: int, random: np.ndarray | None) -> Any:
+    """Project the CuPy array ``x`` into ``fmt``; returns the CuPy array of codes.
+
+    Raises:
+        ValueError: some element has no code (NaN into a format without NaN).
+    """
+    cp = require()
+    a = _as_input(x, cp)
+    code_dtype = np.dtype(fmt.dtype).name
+    name = encode_kernel_name(a.dtype.name, code_dtype, mode)
+    kernel = get_kernel(name, encode_source(a.dtype.name, code_dtype, mode))
+    out = cp.empty(a.shape, dtype=fmt.dtype)
+    bad = cp.zeros(1, dtype=cp.uint32)
+    rnd = cp.asarray(random, dtype=cp.uint32) if rsrc == 2 and random is not None else bad
+    if a.size:
+        _launch(kernel, a.size, [a, out, np.uint64(a.size), *_spec_args(fmt), np.int32(sat),
+                                 np.int32(nbits), np.int32(int(flush)), np.int32(rsrc),
+                                 np.uint64(seed), np.uint64(offset), rnd, bad])
+        if int(bad.get()[0]):
+            raise ValueError(f"x contains NaN, but {fmt} has no NaN code; replace NaNs first "
+                             "(e.g. cupy.nan_to_num)")
+    return out
+
+
+def decode(codes: Any, fmt: FloatFormat, dtype: np.dtype) -> Any:
+    """Exact values of the CuPy array ``codes`` (uint8/uint16 of ``fmt``) as float32/float64.
+
+    Raises:
+        ValueError: a code is outside 0..2**bits-1.
+    """
+    cp = require()
+    c = codes if codes.flags.c_contiguous else codes.copy(order="C")
+    name = decode_kernel_name(c.dtype.name, dtype.name)
+    kernel = get_kernel(name, decode_source(c.dtype.name, dtype.name))
+    out = cp.empty(c.shape, dtype=dtype)
+    bad = cp.zeros(1, dtype=cp.uint32)
+    if c.size:
+        _launch(kernel, c.size, [c, out, np.uint64(c.size), *_spec_args(fmt), bad])
+        if int(bad.get()[0]):
+            raise ValueError(f"codes must be in 0..{fmt.num_codes - 1} for {fmt}")
+    return out
