@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 import oracle as O
 import pytest
@@ -12,9 +13,15 @@ import pytest
 pytest.importorskip("minifloat")
 
 
+# Subprocesses run outside the checkout: with the repository root as the working directory,
+# `python -m minifloat` would import the source tree (which has no compiled _core) instead of
+# the installed package.
+NEUTRAL_CWD = tempfile.mkdtemp(prefix="minifloat-cli-")
+
+
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "minifloat", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+                          text=True, cwd=cwd or NEUTRAL_CWD, timeout=300)
 
 
 def data_lines(path, comment="#"):

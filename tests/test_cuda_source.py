@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -302,7 +303,9 @@ def test_import_does_not_import_cupy() -> None:
             "minifloat.encode(np.ones(4), 'e4m3'); c.encode_source('float32', 'uint8', 0)\n"
             "assert 'cupy' not in sys.modules\n"
             "print('ok')")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # Outside the checkout, so the installed package (with its compiled _core) is imported.
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=tempfile.mkdtemp(prefix="minifloat-import-"))
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -17,10 +18,17 @@ TINY = ["--limit-train", "64", "--limit-test", "50", "--epochs", "1", "--batch-s
         "--no-progress"]
 
 
+# Subprocesses run outside the checkout: with the repository root as the working directory,
+# `python -m minifloat` would import the source tree (which has no compiled _core) instead of
+# the installed package.
+NEUTRAL_CWD = tempfile.mkdtemp(prefix="minifloat-cli-")
+
+
 def run_cli(*args: str, cwd: str | None = None, timeout: float = 300
             ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-m", "minifloat", "train", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "minifloat", "train", *args],
+                          cwd=cwd or NEUTRAL_CWD,
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -171,10 +179,10 @@ def test_corrupt_dataset_exit_1(tmp_path):
 
 def test_help_and_other_commands_still_work():
     r = subprocess.run([sys.executable, "-m", "minifloat", "train", "--help"],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, cwd=NEUTRAL_CWD)
     assert r.returncode == 0 and "--compare" in r.stdout and "--limit-train" in r.stdout
     r = subprocess.run([sys.executable, "-m", "minifloat", "info", "e4m3", "--bias", "11"],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, cwd=NEUTRAL_CWD)
     assert r.returncode == 0 and "11" in r.stdout
 
 
