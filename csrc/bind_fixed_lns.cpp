@@ -334,6 +334,32 @@ AccValue term_value(const FixedContract& c, std::size_t i, std::size_t j, int k)
   return v;
 }
 
+// Every output element o of a contraction, in parallel: code = one(o, sums) written to `out`
+// (uint8/16/32 codes); false when some result has no code (a NaN in a format without NaN).
+template <class Acc, class One>
+bool contract_all(std::size_t total, py::array& out, One one) {
+  std::atomic<bool> bad{false};
+  auto run = [&](auto* po) {
+    py::gil_scoped_release nogil;
+    mfcpu::parallel_for(total, [&](std::size_t b0, std::size_t e0) {
+      std::vector<Acc> sums;
+      std::uint32_t badacc = 0;
+      for (std::size_t o = b0; o < e0; ++o) {
+        const std::uint64_t code = one(o, sums);
+        badacc |= std::uint32_t(code == kNoCode);
+        po[o] = static_cast<std::remove_pointer_t<decltype(po)>>(code);
+      }
+      if (badacc) bad.store(true);
+    }, 256);
+  };
+  switch (out.itemsize()) {
+    case 1: run(ptr<std::uint8_t>(out)); break;
+    case 2: run(ptr<std::uint16_t>(out)); break;
+    default: run(ptr<std::uint32_t>(out)); break;
+  }
+  return !bad.load();
+}
+
 std::uint64_t contract_one(const FixedContract& c, std::size_t o, std::vector<AccValue>& sums) {
   const std::size_t i = o / c.N, j = o % c.N;
   const std::int32_t S0 = c.fa.frac_bits + (c.has_b ? c.fb.frac_bits : 0);
@@ -416,26 +442,10 @@ bool fixed_contract(const py::array& A, const py::tuple& sa, py::object B, const
   py::array keep;
   c.R = random_source(rsrc, n, seed, offset, none, 0, keep);
   c.total_steps = std::uint64_t(M) * N * std::uint64_t(K);
-  std::atomic<bool> bad{false};
-  auto run = [&](auto* po) {
-    py::gil_scoped_release nogil;
-    mfcpu::parallel_for(std::size_t(M) * N, [&](std::size_t b0, std::size_t e0) {
-      std::vector<AccValue> sums;
-      std::uint32_t badacc = 0;
-      for (std::size_t o = b0; o < e0; ++o) {
-        const std::uint64_t code = contract_one(c, o, sums);
-        badacc |= std::uint32_t(code == kNoCode);
-        po[o] = static_cast<std::remove_pointer_t<decltype(po)>>(code);
-      }
-      if (badacc) bad.store(true);
-    }, 256);
-  };
-  switch (out.itemsize()) {
-    case 1: run(ptr<std::uint8_t>(out)); break;
-    case 2: run(ptr<std::uint16_t>(out)); break;
-    default: run(ptr<std::uint32_t>(out)); break;
-  }
-  return !bad.load();
+  return contract_all<AccValue>(std::size_t(M) * N, out,
+                              [&c](std::size_t o, std::vector<AccValue>& sums) {
+    return contract_one(c, o, sums);
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -786,26 +796,10 @@ bool lns_contract(const py::array& A, const py::tuple& sa, py::object B, const p
   py::array keep;
   c.R = random_source(rsrc, n, seed, offset, none, 0, keep);
   c.total_steps = std::uint64_t(M) * N * std::uint64_t(K);
-  std::atomic<bool> bad{false};
-  auto run = [&](auto* po) {
-    py::gil_scoped_release nogil;
-    mfcpu::parallel_for(std::size_t(M) * N, [&](std::size_t b0, std::size_t e0) {
-      std::vector<LNSAcc> sums;
-      std::uint32_t badacc = 0;
-      for (std::size_t o = b0; o < e0; ++o) {
-        const std::uint64_t code = lns_contract_one(c, o, sums);
-        badacc |= std::uint32_t(code == kNoCode);
-        po[o] = static_cast<std::remove_pointer_t<decltype(po)>>(code);
-      }
-      if (badacc) bad.store(true);
-    }, 256);
-  };
-  switch (out.itemsize()) {
-    case 1: run(ptr<std::uint8_t>(out)); break;
-    case 2: run(ptr<std::uint16_t>(out)); break;
-    default: run(ptr<std::uint32_t>(out)); break;
-  }
-  return !bad.load();
+  return contract_all<LNSAcc>(std::size_t(M) * N, out,
+                              [&c](std::size_t o, std::vector<LNSAcc>& sums) {
+    return lns_contract_one(c, o, sums);
+  });
 }
 
 }  // namespace
