@@ -28,16 +28,9 @@ from typing import Any, cast
 import numpy as np
 
 from . import _core
+from .formats import _check_int
 
 FRAC_BITS_RANGE = (-32, 64)
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if not lo <= int(value) <= hi:
-        raise ValueError(f"{name}={value} is out of range; allowed: {lo}..{hi}")
-    return int(value)
 
 
 @dataclass(frozen=True)
