@@ -230,30 +230,39 @@ class Linear(Module):
 
 def im2col(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int],
            padding: tuple[int, int]) -> tuple[np.ndarray, int, int]:
-    """Columns of every receptive field: ((N*OH*OW), C*kh*kw) in (c, i, j) order, and OH, OW."""
+    """Columns of every receptive field: ((N*OH*OW), C*kh*kw) in (c, i, j) order, and OH, OW.
+
+    The result is the transpose of a C-contiguous (C*kh*kw, N*OH*OW) array (``cols.T`` is
+    free): it is built with kh*kw block copies whose inner runs are output rows, several
+    times faster than copying a 6-D window view."""
     n, c, h, w = x.shape
     ph, pw = padding
     sh, sw = stride
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
-    win = win[:, :, ::sh, ::sw][:, :, :oh, :ow]  # (n, c, oh, ow, kh, kw)
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw), oh, ow
+    cols_t = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    xt = x.transpose(1, 0, 2, 3)
+    for i in range(kh):
+        for j in range(kw):
+            cols_t[:, i, j] = xt[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+    return cols_t.reshape(c * kh * kw, n * oh * ow).T, oh, ow
 
 
 def col2im(cols: np.ndarray, shape: tuple[int, ...], kh: int, kw: int, stride: tuple[int, int],
            padding: tuple[int, int], oh: int, ow: int) -> np.ndarray:
-    """Adjoint of :func:`im2col`: add every column entry back to its input position."""
+    """Adjoint of :func:`im2col`: add every column entry back to its input position.
+    ``cols`` is ((N*OH*OW), C*kh*kw); the transpose of a C-contiguous array is read in place."""
     n, c, h, w = shape
     ph, pw = padding
     sh, sw = stride
     out = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-    # (kh, kw, n, c, oh, ow), contiguous: each of the kh*kw adds reads one dense block
-    g = np.ascontiguousarray(cols.reshape(n, oh, ow, c, kh, kw).transpose(4, 5, 0, 3, 1, 2))
+    # (c, kh, kw, n, oh, ow): each of the kh*kw adds reads blocks with output rows inner
+    g = cols.T.reshape(c, kh, kw, n, oh, ow)
+    ot = out.transpose(1, 0, 2, 3)
     for i in range(kh):
         for j in range(kw):
-            out[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += g[i, j]
+            ot[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += g[:, i, j]
     return out[:, :, ph:ph + h, pw:pw + w]
 
 
@@ -292,25 +301,28 @@ class Conv2d(Module):
         self._shape = x.shape
         cols, oh, ow = im2col(x, self.kh, self.kw, self.stride, self.padding)
         w2 = self.weight.data.reshape(self.out_channels, -1)
-        y = matmul(cols, w2.T, self.ctx)
+        # y^T = W2 @ cols^T: (out, N*OH*OW), both operands C-contiguous (no copies)
+        yt = matmul(w2, cols.T, self.ctx)
         if self.bias is not None:
-            y += self.bias.data
+            yt += self.bias.data[:, None]
         n = x.shape[0]
-        y = y.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
+        y = yt.reshape(self.out_channels, n, oh, ow).transpose(1, 0, 2, 3)
         return self.q("activations", np.ascontiguousarray(y))
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         x = self.load("x")
         cols, oh, ow = im2col(x, self.kh, self.kw, self.stride, self.padding)
-        g = np.ascontiguousarray(grad.transpose(0, 2, 3, 1)).reshape(-1, self.out_channels)
-        self.weight.grad = self.q("weight_grads", matmul(g.T, cols, self.ctx).reshape(
+        # g^T: (out, N*OH*OW) in the column order of cols
+        gt = np.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(self.out_channels, -1)
+        self.weight.grad = self.q("weight_grads", matmul(gt, cols, self.ctx).reshape(
             self.weight.shape))
         if self.bias is not None:
-            self.bias.grad = self.q("weight_grads", g.sum(axis=0), "bias_grads")
+            self.bias.grad = self.q("weight_grads", gt.sum(axis=1), "bias_grads")
         if not self.input_grad:  # the network input needs no gradient
             return np.zeros(0, dtype=grad.dtype)
-        dcols = matmul(g, self.weight.data.reshape(self.out_channels, -1), self.ctx)
-        dx = col2im(dcols, self._shape, self.kh, self.kw, self.stride, self.padding, oh, ow)
+        w2 = self.weight.data.reshape(self.out_channels, -1)
+        dcols_t = matmul(np.ascontiguousarray(w2.T), gt, self.ctx)  # (C*kh*kw, N*OH*OW)
+        dx = col2im(dcols_t.T, self._shape, self.kh, self.kw, self.stride, self.padding, oh, ow)
         return self.q("errors", dx)
 
     def __repr__(self) -> str:
@@ -357,19 +369,28 @@ class MaxPool2d(Module):
             raise ValueError("MaxPool2d: kernel with more than 255 elements")
         self._shape: tuple[int, ...] = ()
 
-    def _windows(self, x: np.ndarray) -> np.ndarray:
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._shape = x.shape
         (kh, kw), (sh, sw) = self.k, self.stride
         n, c, h, w = x.shape
         oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
-        win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
-        return win[:, :, ::sh, ::sw][:, :, :oh, :ow].reshape(n, c, oh, ow, kh * kw)
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self._shape = x.shape
-        win = self._windows(x)
-        idx = win.argmax(axis=-1)
-        self.save("argmax", idx.astype(np.uint8), None)
-        return np.take_along_axis(win, idx[..., None], axis=-1)[..., 0]
+        # running maximum over the kh*kw strided views; a later position wins only if it is
+        # strictly larger (or the first NaN), as np.argmax: ties go to the first maximum
+        best = x[:, :, :sh * (oh - 1) + 1:sh, :sw * (ow - 1) + 1:sw].copy()
+        idx = np.zeros(best.shape, dtype=np.uint8)
+        nan = np.isnan(best)
+        for t in range(1, kh * kw):
+            i, j = divmod(t, kw)
+            v = x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+            win = v > best
+            if nan.any() or np.isnan(v).any():
+                vnan = np.isnan(v)
+                win = (win & ~nan) | (vnan & ~nan)
+                nan |= vnan
+            np.copyto(best, v, where=win)
+            idx[win] = t
+        self.save("argmax", idx, None)
+        return best
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         idx = self.load("argmax")
