@@ -96,6 +96,45 @@ def test_maxpool_gradients_and_forward(rng, k, s):
                 y[:, :, i, j], x[:, :, st * i:st * i + k, st * j:st * j + k].max(axis=(2, 3)))
 
 
+@pytest.mark.parametrize("k,s", [((2, 2), None), ((3, 3), (2, 2)), ((2, 3), (1, 2))])
+def test_maxpool_ties_and_nan_follow_argmax(rng, k, s):
+    """Ties go to the first maximum in row-major window order and a NaN wins, as np.argmax;
+    the gradient goes to that one position. Reference: explicit loops over windows."""
+    layer = nn.MaxPool2d(k, s)
+    x = rng.integers(0, 3, size=(2, 3, 9, 10)).astype(np.float32)  # many ties
+    x[rng.random(x.shape) < 0.1] = np.nan
+    y = layer.forward(x)
+    (kh, kw), (sh, sw) = layer.k, layer.stride
+    g = rng.normal(size=y.shape).astype(np.float32)
+    dx = layer.backward(g)
+    want_dx = np.zeros_like(x)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(y.shape[2]):
+                for j in range(y.shape[3]):
+                    w = x[n, c, sh * i:sh * i + kh, sw * j:sw * j + kw].ravel()
+                    t = int(np.argmax(w))
+                    np.testing.assert_array_equal(y[n, c, i, j], w[t])
+                    want_dx[n, c, sh * i + t // kw, sw * j + t % kw] += g[n, c, i, j]
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-6, atol=1e-6)  # overlaps: sum order
+
+
+def test_im2col_col2im_match_loops(rng):
+    """im2col against explicit receptive-field loops; col2im is its adjoint:
+    <im2col(x), C> == <x, col2im(C)> for random C (stride and padding included)."""
+    x = rng.normal(size=(2, 3, 7, 8))
+    for (kh, kw), st, pad in [((3, 2), (2, 1), (1, 2)), ((1, 1), (1, 1), (0, 0)),
+                              ((5, 5), (1, 1), (0, 0))]:
+        cols, oh, ow = nn.im2col(x, kh, kw, st, pad)
+        xp = np.pad(x, ((0, 0), (0, 0), (pad[0],) * 2, (pad[1],) * 2))
+        want = np.array([xp[n, :, st[0] * i:st[0] * i + kh, st[1] * j:st[1] * j + kw].ravel()
+                         for n in range(2) for i in range(oh) for j in range(ow)])
+        np.testing.assert_array_equal(cols, want)
+        c = rng.normal(size=cols.shape)
+        back = nn.col2im(c, x.shape, kh, kw, st, pad, oh, ow)
+        np.testing.assert_allclose(np.sum(cols * c), np.sum(x * back), rtol=1e-12)
+
+
 @pytest.mark.parametrize("k,s", [(2, None), (3, 2)])
 def test_avgpool_gradients_and_forward(rng, k, s):
     layer = _f64(nn.AvgPool2d(k, s))
