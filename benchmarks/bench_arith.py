@@ -18,6 +18,7 @@ Three groups, all in one run:
 
     python benchmarks/bench_arith.py            # 16M elements, matmul 256^3 and 1024^3
     python benchmarks/bench_arith.py --quick    # smoke run: 1M elements, matmul 64^3, 128^3
+    python benchmarks/bench_arith.py --only-acc16 --acc16-sizes 256   # group 3 only
 
 Every comparison used for a target is checked for identical results before it is timed (see
 the "Check" lines); the secondary float16-operand rows are not (their semantics differ).
@@ -208,12 +209,14 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1M elements, matmul 64 and 128, 2 timed calls")
     p.add_argument("--seed", type=int, default=12345, help="data seed")
+    p.add_argument("--only-acc16", action="store_true",
+                   help="run only group 3 (float16-accumulate matmul) and its checks")
     args = p.parse_args(argv)
     if args.quick:
         n, sizes, sizes16, repeat = SLICE, [64, 128], [64, 128], 2
     else:
         n = args.n
-        sizes = [int(s) for s in args.sizes.split(",") if s]
+        sizes = [] if args.only_acc16 else [int(s) for s in args.sizes.split(",") if s]
         sizes16 = [int(s) for s in args.acc16_sizes.split(",") if s]
         repeat = args.repeat
 
@@ -277,89 +280,90 @@ def main(argv=None):
         return t
 
     # ======================================================================== 1. elementwise
-    x = make_data(n, args.seed)
-    y = make_data(n, args.seed + 1)
-    print(f"Elementwise data: 2 x {n} float32 elements ({n / 2**20:g} Mi), standard normal * "
-          f"2**U{{-10..4}}, seeds {args.seed}, {args.seed + 1}; format {FMT}; "
-          f"best of {repeat}")
-    mf.set_num_threads(1)
-    a = mf.asarray(x, FMT)
-    b = mf.asarray(y, FMT)
-    assert a.codes.dtype == np.uint8 and a.nbytes == n
-    prod1, sum1 = a * b, a + b
-    mf.set_num_threads(ncpu)
-    assert np.array_equal((a * b).codes, prod1.codes) and np.array_equal((a + b).codes,
-                                                                          sum1.codes)
-    print(f"Check: {ncpu}-thread a*b and a+b codes identical to 1-thread: OK")
-    if ml_dtypes is not None:
-        f8 = ml_dtypes.float8_e4m3fn
-        xa, ya = x.astype(f8), y.astype(f8)
-        assert np.array_equal(xa.view(np.uint8), a.codes), "asarray codes != ml_dtypes astype"
-        assert np.array_equal((xa * ya).view(np.uint8), prod1.codes), "a*b != ml_dtypes"
-        assert np.array_equal((xa + ya).view(np.uint8), sum1.codes), "a+b != ml_dtypes"
-        print("Check: a*b and a+b codes == ml_dtypes xa*ya and xa+ya codes on all "
-              f"{n} elements: OK")
-    if apytypes is not None:
-        APA = apytypes.APyFloatArray
-        m = min(n, SLICE)
-        # apytypes (4, 3, bias 7) is IEEE-style (Inf/NaN at the top exponent, max 240) =
-        # minifloat's float8_e4m3, not float8_e4m3fn: check against that format.
-        ia, ib = mf.asarray(x[:m], "float8_e4m3"), mf.asarray(y[:m], "float8_e4m3")
-        A = APA.from_float(x[:m], exp_bits=4, man_bits=3, bias=7)
-        B = APA.from_float(y[:m], exp_bits=4, man_bits=3, bias=7)
-        for name, mr, ar in (("a*b", ia * ib, A * B), ("a+b", ia + ib, A + B)):
-            assert (ar.exp_bits, ar.man_bits, ar.bias) == (4, 3, 7)
-            ok = np.array_equal(np.asarray(mr).astype(np.float64), ar.to_numpy(),
-                                equal_nan=True)
-            assert ok, f"apytypes {name} != minifloat float8_e4m3 {name}"
-        print(f"Check: apytypes A*B and A+B (4, 3, bias 7) values == minifloat float8_e4m3 "
-              f"(IEEE-style E4M3, the same format) a*b and a+b on the first {m} elements: OK")
-    print()
+    if not args.only_acc16:
+        x = make_data(n, args.seed)
+        y = make_data(n, args.seed + 1)
+        print(f"Elementwise data: 2 x {n} float32 elements ({n / 2**20:g} Mi), standard normal * "
+              f"2**U{{-10..4}}, seeds {args.seed}, {args.seed + 1}; format {FMT}; "
+              f"best of {repeat}")
+        mf.set_num_threads(1)
+        a = mf.asarray(x, FMT)
+        b = mf.asarray(y, FMT)
+        assert a.codes.dtype == np.uint8 and a.nbytes == n
+        prod1, sum1 = a * b, a + b
+        mf.set_num_threads(ncpu)
+        assert np.array_equal((a * b).codes, prod1.codes) and np.array_equal((a + b).codes,
+                                                                              sum1.codes)
+        print(f"Check: {ncpu}-thread a*b and a+b codes identical to 1-thread: OK")
+        if ml_dtypes is not None:
+            f8 = ml_dtypes.float8_e4m3fn
+            xa, ya = x.astype(f8), y.astype(f8)
+            assert np.array_equal(xa.view(np.uint8), a.codes), "asarray codes != ml_dtypes astype"
+            assert np.array_equal((xa * ya).view(np.uint8), prod1.codes), "a*b != ml_dtypes"
+            assert np.array_equal((xa + ya).view(np.uint8), sum1.codes), "a+b != ml_dtypes"
+            print("Check: a*b and a+b codes == ml_dtypes xa*ya and xa+ya codes on all "
+                  f"{n} elements: OK")
+        if apytypes is not None:
+            APA = apytypes.APyFloatArray
+            m = min(n, SLICE)
+            # apytypes (4, 3, bias 7) is IEEE-style (Inf/NaN at the top exponent, max 240) =
+            # minifloat's float8_e4m3, not float8_e4m3fn: check against that format.
+            ia, ib = mf.asarray(x[:m], "float8_e4m3"), mf.asarray(y[:m], "float8_e4m3")
+            A = APA.from_float(x[:m], exp_bits=4, man_bits=3, bias=7)
+            B = APA.from_float(y[:m], exp_bits=4, man_bits=3, bias=7)
+            for name, mr, ar in (("a*b", ia * ib, A * B), ("a+b", ia + ib, A + B)):
+                assert (ar.exp_bits, ar.man_bits, ar.bias) == (4, 3, 7)
+                ok = np.array_equal(np.asarray(mr).astype(np.float64), ar.to_numpy(),
+                                    equal_nan=True)
+                assert ok, f"apytypes {name} != minifloat float8_e4m3 {name}"
+            print(f"Check: apytypes A*B and A+B (4, 3, bias 7) values == minifloat float8_e4m3 "
+                  f"(IEEE-style E4M3, the same format) a*b and a+b on the first {m} elements: OK")
+        print()
 
-    for nt in (1, ncpu):
-        mf.set_num_threads(nt)
-        add(("mul", nt), "E4M3 multiply", "minifloat", str(nt), lambda a=a, b=b: a * b, n, n,
-            "M elem/s", "a * b (MiniArray)")
-        add(("add", nt), "E4M3 add", "minifloat", str(nt), lambda a=a, b=b: a + b, n, n,
-            "M elem/s", "a + b (MiniArray)")
-    mf.set_num_threads(1)
-    ie_a, ie_b = mf.asarray(x, "float8_e4m3"), mf.asarray(y, "float8_e4m3")
-    add(("mul_ieee", 1), "E4M3 multiply", "minifloat", "1", lambda: ie_a * ie_b, n, n,
-        "M elem/s", "float8_e4m3 (IEEE-style, apytypes' format)")
-    add(("add_ieee", 1), "E4M3 add", "minifloat", "1", lambda: ie_a + ie_b, n, n,
-        "M elem/s", "float8_e4m3 (IEEE-style, apytypes' format)")
-    if ml_dtypes is not None:
-        add("mul_ml", "E4M3 multiply", "ml_dtypes", "lib", lambda: xa * ya, n, n,
-            "M elem/s", "xa * ya (float8_e4m3fn ndarrays)")
-        add("add_ml", "E4M3 add", "ml_dtypes", "lib", lambda: xa + ya, n, n,
-            "M elem/s", "xa + ya (float8_e4m3fn ndarrays)")
-    else:
-        notes.append("ml_dtypes not importable: skipped")
-    if apytypes is not None:
-        APA = apytypes.APyFloatArray
-        t0 = time.perf_counter()
-        _ = A * B
-        probe = (time.perf_counter() - t0) * n / len(x[:SLICE])
-        use_slice = n > SLICE and probe > args.slow_limit
-        if not use_slice:
-            A = APA.from_float(x, exp_bits=4, man_bits=3, bias=7)
-            B = APA.from_float(y, exp_bits=4, man_bits=3, bias=7)
-        m = SLICE if use_slice else n
-        tag = "; 1M slice, scaled" if use_slice else ""
-        add("mul_apy", "E4M3 multiply", "apytypes", "lib", lambda: A * B, m, m, "M elem/s",
-            "A * B, APyFloatArray (4, 3, bias 7)" + tag)
-        add("add_apy", "E4M3 add", "apytypes", "lib", lambda: A + B, m, m, "M elem/s",
-            "A + B, APyFloatArray (4, 3, bias 7)" + tag)
-        if use_slice:
-            notes.append(f"apytypes elementwise timed on a {m}-element slice (a full-size call "
-                         f"was projected at {probe:.2f} s); throughput is per element.")
+        for nt in (1, ncpu):
+            mf.set_num_threads(nt)
+            add(("mul", nt), "E4M3 multiply", "minifloat", str(nt), lambda a=a, b=b: a * b, n, n,
+                "M elem/s", "a * b (MiniArray)")
+            add(("add", nt), "E4M3 add", "minifloat", str(nt), lambda a=a, b=b: a + b, n, n,
+                "M elem/s", "a + b (MiniArray)")
+        mf.set_num_threads(1)
+        ie_a, ie_b = mf.asarray(x, "float8_e4m3"), mf.asarray(y, "float8_e4m3")
+        add(("mul_ieee", 1), "E4M3 multiply", "minifloat", "1", lambda: ie_a * ie_b, n, n,
+            "M elem/s", "float8_e4m3 (IEEE-style, apytypes' format)")
+        add(("add_ieee", 1), "E4M3 add", "minifloat", "1", lambda: ie_a + ie_b, n, n,
+            "M elem/s", "float8_e4m3 (IEEE-style, apytypes' format)")
+        if ml_dtypes is not None:
+            add("mul_ml", "E4M3 multiply", "ml_dtypes", "lib", lambda: xa * ya, n, n,
+                "M elem/s", "xa * ya (float8_e4m3fn ndarrays)")
+            add("add_ml", "E4M3 add", "ml_dtypes", "lib", lambda: xa + ya, n, n,
+                "M elem/s", "xa + ya (float8_e4m3fn ndarrays)")
         else:
-            notes.append(f"apytypes elementwise timed on the full {n} elements (a full-size "
-                         f"call was projected at {probe:.2f} s, under --slow-limit "
-                         f"{args.slow_limit:g} s).")
-    else:
-        notes.append("apytypes not importable: skipped")
-    del prod1, sum1
+            notes.append("ml_dtypes not importable: skipped")
+        if apytypes is not None:
+            APA = apytypes.APyFloatArray
+            t0 = time.perf_counter()
+            _ = A * B
+            probe = (time.perf_counter() - t0) * n / len(x[:SLICE])
+            use_slice = n > SLICE and probe > args.slow_limit
+            if not use_slice:
+                A = APA.from_float(x, exp_bits=4, man_bits=3, bias=7)
+                B = APA.from_float(y, exp_bits=4, man_bits=3, bias=7)
+            m = SLICE if use_slice else n
+            tag = "; 1M slice, scaled" if use_slice else ""
+            add("mul_apy", "E4M3 multiply", "apytypes", "lib", lambda: A * B, m, m, "M elem/s",
+                "A * B, APyFloatArray (4, 3, bias 7)" + tag)
+            add("add_apy", "E4M3 add", "apytypes", "lib", lambda: A + B, m, m, "M elem/s",
+                "A + B, APyFloatArray (4, 3, bias 7)" + tag)
+            if use_slice:
+                notes.append(f"apytypes elementwise timed on a {m}-element slice (a full-size call "
+                             f"was projected at {probe:.2f} s); throughput is per element.")
+            else:
+                notes.append(f"apytypes elementwise timed on the full {n} elements (a full-size "
+                             f"call was projected at {probe:.2f} s, under --slow-limit "
+                             f"{args.slow_limit:g} s).")
+        else:
+            notes.append("apytypes not importable: skipped")
+        del prod1, sum1
 
     # ======================================================================== 2. float32 acc
     print(f"Matmul data: E4M3 operands, standard normal (seed {args.seed}), (M,K)@(K,N) square; "

@@ -13,6 +13,7 @@
 #include "minifloat/arith.h"
 #include "minifloat/decode.h"
 #include "minifloat/project.h"
+#include "minifloat/project_f32.h"
 #include "minifloat/random.h"
 #include "gemm_f32.h"
 #include "parallel.h"
@@ -32,8 +33,6 @@ FloatSpec spec_from(const py::tuple& t) {
 template <class T> T* data_of(py::array& a) { return static_cast<T*>(a.mutable_data()); }
 template <class T> const T* cdata_of(const py::array& a) { return static_cast<const T*>(a.data()); }
 
-// Parts of one input element; float32 uses 32-bit words for deterministic modes (twice the
-// SIMD width), 64-bit words when random bits are involved.
 // Exact parts of a wider float, decomposed in Python (codec.py PARTS_DTYPE).
 struct PartsIn {
   std::uint64_t sig;
@@ -42,7 +41,9 @@ struct PartsIn {
 };
 static_assert(sizeof(PartsIn) == 16, "PartsIn must match codec.PARTS_DTYPE");
 
-template <class W, bool kLean, class In> MF_HD mf::Parts<W> parts(In v) {
+// Exact parts of one input element (the generic path; float32 input normally takes
+// encode_range_f32 below).
+template <class W, class In> MF_HD mf::Parts<W> parts(In v) {
   if constexpr (std::is_same_v<In, PartsIn>) {
     mf::Parts<W> p;
     p.cls = v.flags & 0xFF;
@@ -52,7 +53,7 @@ template <class W, bool kLean, class In> MF_HD mf::Parts<W> parts(In v) {
     p.ex = v.sig ? v.e_lsb + mf::top_bit(v.sig) : 0;
     return p;
   } else if constexpr (std::is_same_v<In, float>) {
-    return mf::parts_of_float<W, kLean>(v);
+    return mf::parts_of_float<W, false>(v);
   } else {
     return mf::parts_of(v);
   }
@@ -60,47 +61,95 @@ template <class W, bool kLean, class In> MF_HD mf::Parts<W> parts(In v) {
 
 constexpr std::size_t kRandomBlock = 1024;  // elements per batch of Philox words
 
-template <int MODE, bool kLean, class In, class Out>
+// Philox words for stream positions offset + [i0, i1), generated four at a time into words
+// (kRandomBlock + 8 entries); returns where position offset + i0 lies in it.
+inline const std::uint32_t* philox_block(std::uint64_t seed, std::uint64_t offset, std::size_t i0,
+                                         std::size_t i1, std::uint32_t* words) {
+  const std::uint64_t j0 = offset + i0, q0 = j0 >> 2, q1 = (offset + i1 + 3) >> 2;
+  for (std::uint64_t q = q0; q < q1; ++q) {
+    const mf::Philox4 r = mf::philox4x32_10(std::uint32_t(q), std::uint32_t(q >> 32), 0u, 0u,
+                                            std::uint32_t(seed), std::uint32_t(seed >> 32));
+    std::uint32_t* w = words + 4 * (q - q0);
+    w[0] = r.w[0]; w[1] = r.w[1]; w[2] = r.w[2]; w[3] = r.w[3];
+  }
+  return words + (j0 & 3u);
+}
+
+template <int MODE, class In, class Out>
 void encode_range(const In* x, Out* out, std::size_t b, std::size_t e, const FloatSpec& spec,
                   int sat, int n, int flush, int rsrc, std::uint64_t seed, std::uint64_t offset,
                   const std::uint32_t* rnd, std::atomic<bool>& bad) {
-  using W = std::conditional_t<std::is_same_v<In, float> && !mf::is_stochastic(MODE),
-                               std::uint32_t, std::uint64_t>;
+  using W = std::uint64_t;
   // Local copies: the compiler must see that stores to out cannot change them.
   const FloatSpec f = spec;
   const mf::Plan plan = mf::make_plan(f, MODE, sat, flush);
   std::uint32_t acc = 0;
   if constexpr (!mf::is_stochastic(MODE)) {
     for (std::size_t i = b; i < e; ++i) {
-      const std::uint32_t c =
-          mf::project<W, kLean>(f, plan, MODE, n, parts<W, kLean>(x[i]), 0u);
+      const std::uint32_t c = mf::project<W>(f, plan, MODE, n, parts<W>(x[i]), 0u);
       acc |= std::uint32_t(c == mf::NO_CODE);
       out[i] = static_cast<Out>(c);
     }
   } else if (rsrc == 2) {
     for (std::size_t i = b; i < e; ++i) {
-      const std::uint32_t c = mf::project<W>(f, plan, MODE, n, parts<W, false>(x[i]), rnd[i]);
+      const std::uint32_t c = mf::project<W>(f, plan, MODE, n, parts<W>(x[i]), rnd[i]);
       acc |= std::uint32_t(c == mf::NO_CODE);
       out[i] = static_cast<Out>(c);
     }
   } else {
-    // Philox words for a block of positions, generated four at a time, then used.
     alignas(64) std::uint32_t words[kRandomBlock + 8];
     for (std::size_t i0 = b; i0 < e; i0 += kRandomBlock) {
       const std::size_t i1 = std::min(e, i0 + kRandomBlock);
-      const std::uint64_t j0 = offset + i0, q0 = j0 >> 2, q1 = (offset + i1 + 3) >> 2;
-      for (std::uint64_t q = q0; q < q1; ++q) {
-        const mf::Philox4 r = mf::philox4x32_10(std::uint32_t(q), std::uint32_t(q >> 32), 0u, 0u,
-                                                std::uint32_t(seed), std::uint32_t(seed >> 32));
-        std::uint32_t* w = words + 4 * (q - q0);
-        w[0] = r.w[0]; w[1] = r.w[1]; w[2] = r.w[2]; w[3] = r.w[3];
-      }
-      const std::uint32_t* wr = words + (j0 & 3u);
+      const std::uint32_t* wr = philox_block(seed, offset, i0, i1, words);
       for (std::size_t i = i0; i < i1; ++i) {
         const std::uint32_t R = mf::top_bits(wr[i - i0], n);
-        const std::uint32_t c = mf::project<W>(f, plan, MODE, n, parts<W, false>(x[i]), R);
+        const std::uint32_t c = mf::project<W>(f, plan, MODE, n, parts<W>(x[i]), R);
         acc |= std::uint32_t(c == mf::NO_CODE);
         out[i] = static_cast<Out>(c);
+      }
+    }
+  }
+  if (acc) bad.store(true, std::memory_order_relaxed);
+}
+
+// float32 input where mf::f32_path_ok holds (project_f32.h).  Codes are computed as uint32
+// into a block buffer, then narrowed: one loop that both computes and narrows to bytes makes
+// GCC interleave four vectors of work, which spills AVX2's 16 registers (measured 1.8x slower).
+// kAll = false where mf::plain_call holds (signed format, no flushing).
+template <int MODE, bool kAll, class Out>
+void encode_range_f32(const float* x, Out* out, std::size_t b, std::size_t e,
+                      const FloatSpec& spec, int sat, int n, int flush, int rsrc,
+                      std::uint64_t seed, std::uint64_t offset, const std::uint32_t* rnd,
+                      std::atomic<bool>& bad) {
+  const FloatSpec f = spec;
+  const mf::Plan plan = mf::make_plan(f, MODE, sat, flush);
+  const mf::F32Consts k = mf::make_f32_consts(f);
+  alignas(64) std::uint32_t codes[kRandomBlock];
+  alignas(64) std::uint32_t words[kRandomBlock + 8];
+  std::uint32_t acc = 0;
+  for (std::size_t i0 = b; i0 < e; i0 += kRandomBlock) {
+    const std::size_t m = std::min(e - i0, kRandomBlock);
+    const float* xb = x + i0;
+    if constexpr (!mf::is_stochastic(MODE)) {
+      for (std::size_t i = 0; i < m; ++i)
+        codes[i] = mf::project_f32<MODE, kAll>(f, plan, k, n, mf::bits_of(xb[i]), 0u);
+    } else if (rsrc == 2) {
+      const std::uint32_t* rb = rnd + i0;
+      for (std::size_t i = 0; i < m; ++i)
+        codes[i] = mf::project_f32<MODE, kAll>(f, plan, k, n, mf::bits_of(xb[i]), rb[i]);
+    } else {
+      const std::uint32_t* wr = philox_block(seed, offset, i0, i0 + m, words);
+      for (std::size_t i = 0; i < m; ++i)
+        codes[i] = mf::project_f32<MODE, kAll>(f, plan, k, n, mf::bits_of(xb[i]),
+                                         mf::top_bits(wr[i], n));
+    }
+    Out* ob = out + i0;
+    if (f.has_nan) {  // NO_CODE only comes from NaN input into a format without NaN
+      for (std::size_t i = 0; i < m; ++i) ob[i] = static_cast<Out>(codes[i]);
+    } else {
+      for (std::size_t i = 0; i < m; ++i) {
+        acc |= std::uint32_t(codes[i] == mf::NO_CODE);
+        ob[i] = static_cast<Out>(codes[i]);
       }
     }
   }
@@ -117,14 +166,27 @@ bool encode_typed(const py::array& x, py::array& out, const FloatSpec& f, int sa
   std::atomic<bool> bad{false};
   {
     py::gil_scoped_release nogil;
-    const bool lean = std::is_same_v<In, float> && mf::lean_ok_float32(f, MODE);
+    // float32 input: the uint32 path when it covers the call (it does for every
+    // deterministic call the old kLean shortcut covered, and more).
+    bool fast = false, plain = false;
+    if constexpr (std::is_same_v<In, float>) {
+      fast = mf::f32_path_ok(f, MODE, n);
+      plain = mf::plain_call(f, mf::make_plan(f, MODE, sat, flush));
+    }
     mfcpu::parallel_for(size, [&](std::size_t b, std::size_t e) {
-      if (lean)
-        encode_range<MODE, true, In, Out>(xp, op, b, e, f, sat, n, flush, rsrc, seed, offset, rnd,
-                                          bad);
-      else
-        encode_range<MODE, false, In, Out>(xp, op, b, e, f, sat, n, flush, rsrc, seed, offset,
-                                           rnd, bad);
+      if constexpr (std::is_same_v<In, float>) {
+        if (fast && plain) {
+          encode_range_f32<MODE, false, Out>(xp, op, b, e, f, sat, n, flush, rsrc, seed, offset,
+                                             rnd, bad);
+          return;
+        }
+        if (fast) {
+          encode_range_f32<MODE, true, Out>(xp, op, b, e, f, sat, n, flush, rsrc, seed, offset,
+                                            rnd, bad);
+          return;
+        }
+      }
+      encode_range<MODE, In, Out>(xp, op, b, e, f, sat, n, flush, rsrc, seed, offset, rnd, bad);
     });
   }
   return !bad.load();
@@ -497,11 +559,19 @@ std::uint32_t gather2(const py::array& a, const py::array& b, const py::array& t
   if (!range_ok) throw std::invalid_argument("internal: gather2 code out of table range");
   py::gil_scoped_release nogil;
   mfcpu::parallel_for(n, [&](std::size_t b0, std::size_t e0) {
+    // Local copies: po is a uint8_t (char-type) pointer, so without them every store
+    // through it could change the captured pointers and the loop reloads them each element
+    // (measured 2x slower).
+    const std::uint8_t* const A = pa;
+    const std::uint8_t* const B = pb;
+    const std::uint16_t* const T = t;
+    std::uint8_t* const O = po;
+    const std::size_t NB = static_cast<std::size_t>(nb);
     std::uint32_t mx = 0;
     for (std::size_t i = b0; i < e0; ++i) {
-      const std::uint32_t v = t[std::size_t(pa[i]) * nb + pb[i]];
+      const std::uint32_t v = T[std::size_t(A[i]) * NB + B[i]];
       mx = mx > v ? mx : v;
-      po[i] = static_cast<std::uint8_t>(v);
+      O[i] = static_cast<std::uint8_t>(v);
     }
     std::uint32_t cur = top.load();
     while (mx > cur && !top.compare_exchange_weak(cur, mx)) {
@@ -583,9 +653,107 @@ void accumulate_rows(const double* __restrict__ a, const double* __restrict__ b,
   if (badacc) bad.store(true);
 }
 
-bool accumulate_format_seq(const py::array& A, const py::array& B, const py::tuple& sacc,
-                           const py::array& acc_table, int mode, int sat, int flush, int M,
-                           int K, int N, py::array S) {
+// The same accumulation in binary32 (accumulate.h: AccF32), when the accumulator format and
+// the operand values allow it (acc_f32_ok, products_fit_f32): vectorised over the columns of
+// C.  The state of a tile of kAccRows rows x kAccCols columns lives in two ping-pong buffers,
+// k runs outermost (the order of additions of each output is k = 0, 1, ...), and B is packed
+// in zero-padded panels of kAccCols columns so the column loop has a fixed trip count.  Lanes
+// the fast step flags as special are redone through the exact core (acc_f32_add_exact) right
+// after the vector pass of their row and step.
+constexpr int kAccRows = 4, kAccCols = 128;
+
+template <int MODE>
+void acc_f32_tile(const float* __restrict__ a, const float* __restrict__ panel,
+                  double* __restrict__ S, const FloatSpec& facc, const mf::Plan& plan,
+                  const mf::AccF32& cfg, int K, int N, std::size_t i0, int ni, int j0, int nj,
+                  std::atomic<bool>& bad) {
+  alignas(64) float buf[2][kAccRows][kAccCols];
+  alignas(64) std::uint32_t flag[kAccCols];
+  float (*cur)[kAccCols] = buf[0];
+  float (*nxt)[kAccCols] = buf[1];
+  const mf::AccF32 c = cfg;  // local copy: stores to the buffers cannot alias it
+  std::uint32_t badacc = 0;
+  for (int r = 0; r < kAccRows; ++r)
+    for (int j = 0; j < kAccCols; ++j) cur[r][j] = 0.0f;
+  for (int k = 0; k < K; ++k) {
+    const float* __restrict__ brow = panel + std::size_t(k) * kAccCols;
+    for (int r = 0; r < ni; ++r) {
+      const float av = a[(i0 + r) * std::size_t(K) + k];
+      const float* __restrict__ s = cur[r];
+      float* __restrict__ t = nxt[r];
+      std::uint32_t any = 0;
+      for (int j = 0; j < kAccCols; ++j) {
+        std::uint32_t sp;
+        t[j] = mf::acc_f32_add(c, MODE, s[j], av * brow[j], sp);
+        flag[j] = sp;
+        any |= sp;
+      }
+      if (any) {
+        for (int j = 0; j < kAccCols; ++j) {
+          if (!flag[j]) continue;
+          std::uint32_t b = 0;
+          t[j] = mf::acc_f32_add_exact(facc, plan, MODE, s[j], av * brow[j], b);
+          badacc |= b;
+        }
+      }
+    }
+    float (*tmp)[kAccCols] = cur;
+    cur = nxt;
+    nxt = tmp;
+  }
+  for (int r = 0; r < ni; ++r)
+    for (int j = 0; j < nj; ++j) S[(i0 + r) * std::size_t(N) + j0 + j] = cur[r][j];
+  if (badacc) bad.store(true);
+}
+
+// Whether every value of X is a binary32 number and, with the values of Y, every product is
+// exact in binary32 with magnitude < 2^127 (what acc_f32_add needs).  Summarised per array as
+// (most significant bits, lowest LSB exponent, highest exponent) over finite non-zero values.
+struct F32Fit {
+  int bits = 0, lsb = 1 << 20, top = -(1 << 20);
+};
+F32Fit f32_fit(const double* x, std::size_t n) {
+  F32Fit r;
+  for (std::size_t i = 0; i < n; ++i) {
+    const mf::Parts<std::uint64_t> p = mf::parts_of(x[i]);
+    if (p.cls != mf::IN_FINITE) continue;
+    const int tz = __builtin_ctzll(p.sig);
+    r.bits = std::max(r.bits, mf::top_bit(p.sig) - tz + 1);
+    r.lsb = std::min(r.lsb, p.e_lsb + tz);
+    r.top = std::max(r.top, p.ex);
+  }
+  return r;
+}
+bool products_fit_f32(const F32Fit& x, const F32Fit& y) {
+  const bool each = x.bits <= 24 && y.bits <= 24 && x.lsb >= -149 && y.lsb >= -149 &&
+                    x.top <= 127 && y.top <= 127;
+  return each && x.bits + y.bits <= 24 && x.lsb + y.lsb >= -149 && x.top + y.top + 2 <= 127;
+}
+
+template <int MODE>
+void accumulate_f32(const float* a, const float* packed, double* S, const FloatSpec& facc,
+                    int sat, int flush, int M, int K, int N, std::atomic<bool>& bad) {
+  const mf::Plan plan = mf::make_plan(facc, MODE, sat, flush);
+  const mf::AccF32 cfg = mf::make_acc_f32(facc);
+  const std::size_t row_blocks = (std::size_t(M) + kAccRows - 1) / kAccRows;
+  const std::size_t panels = (std::size_t(N) + kAccCols - 1) / kAccCols;
+  mfcpu::parallel_for(row_blocks * panels, [&](std::size_t t0, std::size_t t1) {
+    for (std::size_t t = t0; t < t1; ++t) {
+      const std::size_t p = t % panels, rb = t / panels;
+      const int j0 = int(p) * kAccCols;
+      const std::size_t i0 = rb * kAccRows;
+      acc_f32_tile<MODE>(a, packed + p * std::size_t(K) * kAccCols, S, facc, plan, cfg, K, N, i0,
+                         int(std::min<std::size_t>(kAccRows, std::size_t(M) - i0)), j0,
+                         std::min(kAccCols, N - j0), bad);
+    }
+  }, 1);
+}
+
+// Returns 0 when a NaN sum has no code in the accumulator format (the caller raises), else the
+// loop that ran: 1 the binary64 one above, 2 the binary32 one (tests check which is taken).
+int accumulate_format_seq(const py::array& A, const py::array& B, const py::tuple& sacc,
+                          const py::array& acc_table, int mode, int sat, int flush, int M,
+                          int K, int N, py::array S) {
   if (A.itemsize() != 8 || B.itemsize() != 8 || S.itemsize() != 8 || acc_table.itemsize() != 8 ||
       A.size() != py::ssize_t(M) * K || B.size() != py::ssize_t(K) * N ||
       S.size() != py::ssize_t(M) * N || mode < 0 || mf::is_stochastic(mode))
@@ -599,6 +767,28 @@ bool accumulate_format_seq(const py::array& A, const py::array& B, const py::tup
   double* sp = data_of<double>(S);
   std::atomic<bool> bad{false};
   py::gil_scoped_release nogil;
+  if (mf::acc_f32_ok(facc, mode) &&
+      products_fit_f32(f32_fit(a, std::size_t(M) * K), f32_fit(b, std::size_t(K) * N))) {
+    // Same bits through binary32 (see acc_f32_tile): A as floats, B packed in panels.
+    const std::size_t panels = (std::size_t(N) + kAccCols - 1) / kAccCols;
+    std::vector<float> af(std::size_t(M) * K), packed(panels * std::size_t(K) * kAccCols);
+    for (std::size_t i = 0; i < af.size(); ++i) af[i] = static_cast<float>(a[i]);
+    for (std::size_t p = 0; p < panels; ++p)
+      for (int k = 0; k < K; ++k)
+        for (int j = 0; j < kAccCols; ++j) {
+          const std::size_t col = p * kAccCols + j;
+          packed[(p * K + k) * kAccCols + j] =
+              col < std::size_t(N) ? static_cast<float>(b[std::size_t(k) * N + col]) : 0.0f;
+        }
+    switch (mode) {
+#define MF_F32(M_) \
+  case M_: accumulate_f32<M_>(af.data(), packed.data(), sp, facc, sat, flush, M, K, N, bad); break;
+      MF_F32(0) MF_F32(1) MF_F32(2) MF_F32(3) MF_F32(4) MF_F32(5) MF_F32(6)
+#undef MF_F32
+      default: break;
+    }
+    return bad.load() ? 0 : 2;
+  }
   mfcpu::parallel_for(std::size_t(M), [&](std::size_t r0, std::size_t r1) {
     switch (mode) {
 #define MF_ROWS(M_) \
@@ -608,7 +798,7 @@ bool accumulate_format_seq(const py::array& A, const py::array& B, const py::tup
       default: break;
     }
   }, 1);
-  return !bad.load();
+  return bad.load() ? 0 : 1;
 }
 
 py::array_t<std::uint32_t> philox_words(std::uint64_t seed, std::uint64_t offset, py::ssize_t n) {

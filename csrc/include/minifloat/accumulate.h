@@ -5,8 +5,12 @@
 //   ACC_FLOAT64 s <- RNE_binary64(s + p)
 // Order: sequential (k = 0, 1, ...) or blocked-pairwise (sequential inside blocks of `block`
 // terms, then block sums combined as a balanced binary tree, left to right).
+// ACC_FORMAT has two exact shortcuts for sequential matmuls (csrc/module.cpp,
+// accumulate_format_seq): add_round_odd (binary64) and, for <= 16-bit accumulators inside
+// binary32's range with binary32-exact products, acc_f32_add (binary32, twice the SIMD width).
 #pragma once
 #include "minifloat/arith.h"
+#include "minifloat/decode.h"
 
 namespace mf {
 
@@ -140,6 +144,125 @@ MF_HD double add_round_odd(double s, double p, int32_t mode) {
     out = sel<uint64_t>(uint32_t(r == 0.0) & (both_plus_zero ^ 1u), 0x8000000000000000ull, out);
   }
   return double_of(out);
+}
+
+// ---- A format accumulator emulated in binary32 (the fast path of ACC_FORMAT) ----
+// s <- project_acc(s + p) for every step, where s is a value of the accumulator format and p
+// an exact product, both held as floats.  Valid when (acc_f32_ok, and the caller checks that
+// every product is exact in binary32 with |p| < 2^127):
+//   the accumulator is signed, has subnormals, 1 <= m <= 21, its range lies inside
+//   binary32's (emin >= -126, largest finite value < 2^128), and the mode is deterministic.
+// Step: r = RN32(s + p) and the exact error e = (s + p) - r by TwoSum (Knuth; exact when r is
+// finite, and |s| < 2^128, |p| < 2^127 keep its intermediate steps finite); o = RO32(s + p),
+// the sum rounded to odd in binary32, is the truncation (r, or one ulp below r when e points
+// toward zero) with its last bit set if e != 0.  o is then rounded into the accumulator by
+// integer operations on its bits.  Why that equals ONE rounding of s + p:
+// let G be the accumulator's grid together with its midpoints.  With m <= 21 (and
+// emin - m >= -147) every point of G is a binary32 number whose last significand bit is 0
+// (the half-quantum 2^(e-m-1) is at least 2 binary32 ulps 2^(e-23) in every binade, and a
+// power of two has a zero significand).  RO32 is monotone and fixes binary32 numbers, and
+// when it is inexact its result has last bit 1, so it is never a point of G: for every g in
+// G, o < g <=> x < g and o == g <=> x == g (x = s + p exact).  The rounding decision of every
+// deterministic mode depends only on these relations (which interval [t, u) holds x, whether
+// x is at, above or below the midpoint, whether x is on the grid) and on the sign, which RO
+// keeps; the overflow thresholds (max, max + half quantum) are points of G too.  Hence
+// project_acc(o) == project_acc(x) for nearest_even/away/zero, the directed modes and odd.
+// Stochastic modes look at more bits of nu and take the generic path.
+// Zeros follow exact_add: an exact zero sum is +0 (RN32 gives +0 for x + (-x) and for
+// (+0) + (-0), -0 for (-0) + (-0)), and -0 under toward_negative unless both terms are +0;
+// a zero result keeps its sign only where the format has -0.
+// Lanes that need more than the common case report `special`, and the caller recomputes them
+// with acc_f32_add_exact (the generic exact path), so the fast step needs no rule of its own
+// for them: r is Inf or NaN (an Inf/NaN term or state, or a binary32 overflow of a finite
+// sum), o lies strictly between 0 and 2^emin (the subnormal binade, whose quantum is fixed,
+// and flush_subnormals), the rounded magnitude overflows, or o is -0 in a format without -0.
+// They are rare in practice, and the fast step stays short.
+struct AccF32 {
+  int32_t shift;          // 23 - m: binary32 fraction bits below the accumulator's quantum
+  uint32_t normal_bits;   // binary32 bits of 2^emin (the smallest normal magnitude)
+  uint32_t max_bits;      // binary32 bits of the largest finite magnitude
+  uint32_t negzero_bits;  // 0x80000000 where -0 is special (no -0 in the format), else 0xFFFFFFFF
+};
+
+MF_HD float float_of_code(const FloatSpec& f, uint32_t code) {
+  return static_cast<float>(decode_double(f, code));
+}
+
+MF_HD bool acc_f32_ok(const FloatSpec& f, int32_t mode) {
+  return !is_stochastic(mode) && f.is_signed && f.subnormals && f.man_bits >= 1 &&
+         f.man_bits <= 21 && f.emin >= -126 && ladder_value(f, uint32_t(f.kmax)) < 0x1p128;
+}
+
+MF_HD AccF32 make_acc_f32(const FloatSpec& f) {
+  AccF32 c;
+  c.shift = 23 - f.man_bits;
+  c.normal_bits = uint32_t(f.emin + 127) << 23;
+  c.max_bits = bits_of(static_cast<float>(ladder_value(f, uint32_t(f.kmax))));
+  c.negzero_bits = f.negative_zero ? 0xFFFFFFFFu : 0x80000000u;
+  return c;
+}
+
+// |x| (binary32 bits mag >= 2^emin, or 0) rounded to a multiple of 2^sh in the bits, i.e. to
+// the accumulator's precision, as bits.  The same decisions as rounds_away (project.h), written
+// as "add a rounding bias, clear the low bits" because that takes about half the instructions
+// of the general predicate in the innermost loop of acc_f32_add (it made the float16-
+// accumulate matmul about 1.2x faster); tests/test_matmul_acc16_fast.py checks every mode
+// against the oracle.  Deterministic modes only.
+MF_HD uint32_t round_bits_lean(int32_t mode, uint32_t mag, int32_t sh, uint32_t neg) {
+  const uint32_t low = (1u << sh) - 1u;  // the bits below the quantum
+  const uint32_t half = 1u << (sh - 1);
+  uint32_t bias;
+  switch (mode) {
+    case NEAREST_EVEN: bias = half - 1u + ((mag >> sh) & 1u); break;  // ties to the even one
+    case NEAREST_AWAY: bias = half; break;
+    case NEAREST_ZERO: bias = half - 1u; break;
+    case TOWARD_POSITIVE: bias = low * (neg ^ 1u); break;  // any remainder rounds up if x > 0
+    case TOWARD_NEGATIVE: bias = low * neg; break;
+    case ROUND_ODD:  // truncate, then set the last kept bit if anything was dropped
+      return (mag & ~low) | (uint32_t((mag & low) != 0u) << sh);
+    default: bias = 0u; break;  // TOWARD_ZERO
+  }
+  return (mag + bias) & ~low;
+}
+
+// One step (see above): the accumulator value after s <- project_acc(s + p), valid where
+// `special` is 0.  Branch-free so that loops over columns vectorise.
+MF_HD float acc_f32_add(const AccF32& c, int32_t mode, float s, float p, uint32_t& special) {
+  const float r = s + p;
+  const float bp = r - s;
+  const float e = (s - (r - bp)) + (p - bp);
+  const uint32_t u = bits_of(r);
+  // Round to odd: the truncation of s + p (one ulp below r when e points toward zero) with
+  // its last bit set when inexact.  (0/1 flags combined by products, not "&": GCC would turn
+  // them into bools, which it does not vectorise.)
+  const uint32_t inexact = uint32_t(e != 0.0f);
+  const uint32_t below = inexact * ((u ^ bits_of(e)) >> 31);  // |s + p| < |r|
+  uint32_t o = (u - below) | inexact;
+  if (mode == TOWARD_NEGATIVE) {  // exact zero: -0 unless both terms are +0
+    const uint32_t both_plus_zero = uint32_t(bits_of(s) == 0u) * uint32_t(bits_of(p) == 0u);
+    o = sel<uint32_t>(uint32_t(r == 0.0f) * (both_plus_zero ^ 1u), 0x80000000u, o);
+  }
+  // Round o into the accumulator (o >= 2^emin or o == 0 in lanes that are not special): the
+  // binary32 bits shifted right by 23 - m are the accumulator's magnitude index plus a
+  // constant, so a carry of the rounding moves into the exponent field as it should.
+  const uint32_t mag = o & 0x7FFFFFFFu;
+  const uint32_t res = round_bits_lean(mode, mag, c.shift, o >> 31);
+  special = uint32_t((u & 0x7F800000u) == 0x7F800000u) |
+            uint32_t(mag - 1u < c.normal_bits - 1u) | uint32_t(res > c.max_bits) |
+            uint32_t(o == c.negzero_bits);
+  return float_of(res | (o & 0x80000000u));
+}
+
+// The same step through the exact core (exact_add, project, decode): the reference the fast
+// step must equal, and what the caller uses for `special` lanes.  bad = 1 when the result is
+// NaN and the format has no NaN.
+MF_HD float acc_f32_add_exact(const FloatSpec& f, const Plan& plan, int32_t mode, float s,
+                              float p, uint32_t& bad) {
+  const Exact x = exact_add(parts_of(static_cast<double>(s)), parts_of(static_cast<double>(p)),
+                            mode);
+  const uint32_t code = project<uint64_t>(f, plan, mode, 0, x, 0u);
+  bad = uint32_t(code == NO_CODE);
+  return code == NO_CODE ? float_of(0x7FC00000u) : float_of_code(f, code);
 }
 
 }  // namespace mf

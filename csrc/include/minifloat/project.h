@@ -53,6 +53,12 @@ template <class T> MF_HD T sel(uint32_t c, T a, T b) {
   return T((U(a) & mask) | (U(b) & ~mask));
 }
 MF_HD uint32_t pick(uint32_t c, uint32_t a, uint32_t b) { return sel<uint32_t>(c, a, b); }
+// mask ? a : b for an all-ones / all-zeros mask.
+MF_HD uint32_t blend(uint32_t mask, uint32_t a, uint32_t b) { return b ^ ((a ^ b) & mask); }
+// v[1] for negative inputs (negm all ones), else v[0].
+MF_HD uint32_t by_sign(const uint32_t (&v)[2], uint32_t negm) {
+  return v[0] ^ ((v[0] ^ v[1]) & negm);
+}
 
 // ---- The rounding predicate: does |x| move from t to u (one step away from zero)? ----
 // F = floor(nu * 2^WB) and sticky = (nu * 2^WB is not an integer) describe nu exactly.
@@ -94,10 +100,11 @@ MF_HD uint32_t rounds_away(int32_t mode, W F, uint32_t sticky, uint32_t odd, uin
 // Returns the rounded magnitude index k (may exceed kmax: overflow is decided by the caller).
 //
 // kLean is the same computation with two shortcuts that callers may take only when they hold
-// (csrc checks them per call: lean_ok below):  (1) the quantum is always below the input's
-// LSB (shift >= 1), and (2) the mode is deterministic and sig < 2^(WB-2), so a shift of WB or
-// more can be clamped to WB-1: nu is then below 1/2 and non-zero both before and after the
-// clamp, which is all a deterministic mode looks at.  No sticky bit is needed.
+// (the GPU backend checks them per call: lean_ok_float32 below; the CPU loops take the uint32
+// path of project_f32.h for float32 input instead):  (1) the quantum is always below the
+// input's LSB (shift >= 1), and (2) the mode is deterministic and sig < 2^(WB-2), so a shift
+// of WB or more can be clamped to WB-1: nu is then below 1/2 and non-zero both before and
+// after the clamp, which is all a deterministic mode looks at.  No sticky bit is needed.
 template <class W, bool kLean = false>
 MF_HD int32_t round_magnitude(const FloatSpec& f, int32_t mode, int32_t n, uint32_t R,
                               uint32_t neg, W sig, int32_t e_lsb, int32_t ex) {
@@ -178,27 +185,56 @@ MF_HD Plan make_plan(const FloatSpec& f, int32_t mode, int32_t sat, int32_t flus
   return p;
 }
 
+// Encoding of a rounded magnitude index k (from round_magnitude, or from round_f32 in
+// project_f32.h) for an input of sign neg: flushing, zero, overflow, the special inputs and
+// unsigned formats, as the plan says.  Shared by every projection path.  The input class
+// comes as all-ones/all-zeros masks (m_zero_in, m_inf, m_nan; finite = none of them): GCC
+// keeps masks as vector compares and blends, where 0/1 flags cost a conversion each.
+// kAll = false leaves out the two steps that are no-ops when plain_call() holds (flushing and
+// the below-the-range rule of unsigned formats): a vector loop saves a quarter of its work.
+template <bool kAll = true>
+MF_HD uint32_t finish_code_masks(const FloatSpec& f, const Plan& p, int32_t k, uint32_t neg,
+                                 uint32_t m_zero_in, uint32_t m_inf, uint32_t m_nan) {
+  const uint32_t negm = 0u - neg;
+  const uint32_t m_over = 0u - uint32_t(k > f.kmax);
+  // Flushing applies to results in range: in a format without exponent bits every magnitude
+  // is subnormal, and an overflowed one must still overflow.
+  uint32_t kf = uint32_t(k);
+  if constexpr (kAll) kf &= ~((0u - uint32_t(k < p.flush_below)) & ~m_over);
+  const uint32_t m_zero_result = (0u - uint32_t(kf == 0u)) & (0u - uint32_t(f.has_zero));
+  // k | sign, where a zero result takes the sign of p.zero (the sign bit only with -0);
+  // p.zero[0] is 0.
+  uint32_t code = kf | (blend(m_zero_result, p.zero[1], f.sign_bit) & negm);
+  code = blend(m_over, by_sign(p.overflow, negm), code);
+  code = blend(m_inf, by_sign(p.inf, negm), code);
+  code = blend(m_zero_in, by_sign(p.zero_input, negm), code);
+  if constexpr (kAll) {
+    // Unsigned formats: a negative value that does not round to zero is below the range.
+    const uint32_t m_finite = ~(m_zero_in | m_inf | m_nan);
+    const uint32_t m_below = (0u - uint32_t(f.is_signed == 0)) & negm & ~m_zero_in & ~m_nan &
+                             ~(m_finite & m_zero_result);
+    code = blend(m_below, p.below, code);
+  }
+  return blend(m_nan, by_sign(p.nan, negm), code);
+}
+
+// Calls for which finish_code_masks<false> gives the same codes: a signed format (no value is
+// below its range) and no flushing (Plan.flush_below == 0).
+MF_HD bool plain_call(const FloatSpec& f, const Plan& p) {
+  return f.is_signed != 0 && p.flush_below == 0;
+}
+
+MF_HD uint32_t finish_code(const FloatSpec& f, const Plan& p, int32_t k, uint32_t neg,
+                           int32_t cls) {
+  return finish_code_masks<true>(f, p, k, neg, 0u - uint32_t(cls == IN_ZERO),
+                           0u - uint32_t(cls == IN_INF), 0u - uint32_t(cls == IN_NAN));
+}
+
 template <class W, bool kLean = false>
 MF_HD uint32_t project(const FloatSpec& f, const Plan& p, int32_t mode, int32_t n,
                        const Parts<W>& x, uint32_t R) {
-  const uint32_t neg = x.neg;
-  int32_t k = round_magnitude<W, kLean>(f, mode, n, R, x.neg, x.sig, x.e_lsb, x.ex);
-  // Flushing applies to results in range: in a format without exponent bits every magnitude
-  // is subnormal, and an overflowed one must still overflow.
-  k = int32_t(pick(uint32_t(k < p.flush_below) & uint32_t(k <= f.kmax), 0u, uint32_t(k)));
-  const uint32_t zero_result = uint32_t(k == 0) & uint32_t(f.has_zero);
-  const uint32_t finite = uint32_t(x.cls == IN_FINITE);
-  uint32_t code = uint32_t(k) | (f.sign_bit & (0u - neg));
-  code = pick(zero_result, pick(neg, p.zero[1], p.zero[0]), code);
-  code = pick(uint32_t(k > f.kmax), pick(neg, p.overflow[1], p.overflow[0]), code);
-  code = pick(uint32_t(x.cls == IN_INF), pick(neg, p.inf[1], p.inf[0]), code);
-  code = pick(uint32_t(x.cls == IN_ZERO), pick(neg, p.zero_input[1], p.zero_input[0]), code);
-  // Unsigned formats: a negative value that does not round to zero is below the range.
-  const uint32_t below = uint32_t(f.is_signed == 0) & neg & uint32_t(x.cls != IN_ZERO) &
-                         uint32_t(x.cls != IN_NAN) & ((finite & zero_result) ^ 1u);
-  code = pick(below, p.below, code);
-  code = pick(uint32_t(x.cls == IN_NAN), pick(neg, p.nan[1], p.nan[0]), code);
-  return code;
+  const int32_t k = round_magnitude<W, kLean>(f, mode, n, R, x.neg, x.sig, x.e_lsb, x.ex);
+  return finish_code(f, p, k, x.neg, x.cls);
 }
 
 // ---- Exact decomposition of the input types ----
