@@ -81,6 +81,30 @@ RandomSource random_source(int rsrc, int n, std::uint64_t seed, std::uint64_t of
   return r;
 }
 
+// Random bits R of elements i0 .. i0 + count - 1 (the same values as RandomSource()(i)): one
+// Philox block serves four consecutive stream positions.
+constexpr std::size_t kRandomBlock = 256;
+
+void fill_random(const RandomSource& r, std::size_t i0, std::size_t count, std::uint32_t* out) {
+  if (r.rsrc == 2) {
+    for (std::size_t k = 0; k < count; ++k) out[k] = r.explicit_bits[i0 + k];
+    return;
+  }
+  if (r.rsrc != 1) {
+    for (std::size_t k = 0; k < count; ++k) out[k] = 0u;
+    return;
+  }
+  std::size_t k = 0;
+  while (k < count) {
+    const std::uint64_t j = r.offset + i0 + k;
+    const std::uint64_t q = j >> 2;
+    const mf::Philox4 w = mf::philox4x32_10(std::uint32_t(q), std::uint32_t(q >> 32), 0u, 0u,
+                                            std::uint32_t(r.seed), std::uint32_t(r.seed >> 32));
+    for (std::uint32_t m = std::uint32_t(j & 3u); m < 4u && k < count; ++m, ++k)
+      out[k] = mf::top_bits(w.w[m], r.n);
+  }
+}
+
 // A code_of result that is no code (a NaN into a format without NaN).  32-bit fixed-point
 // codes use every uint32 value, so the marker lies above them.
 constexpr std::uint64_t kNoCode = std::uint64_t(1) << 32;
@@ -562,8 +586,79 @@ bool lns_arith(int op, const py::array& a, const py::tuple& sa, const py::array&
   py::array keep;
   const RandomSource R = random_source(rsrc, n, seed, offset, random, size, keep);
   const bool rescale = op == 8 && fa.frac_bits != fo.frac_bits;
+  const bool fast = binary && fa.frac_bits == fo.frac_bits && fb.frac_bits == fo.frac_bits;
+  const bool is_add = op == mf::LNS_ADD || op == mf::LNS_SUB;
+  std::vector<std::int32_t> packed(fast && is_add ? mf::lns_packed_size(gh.g) : 0);
+  if (!packed.empty()) mf::lns_pack_gauss(gh.g, packed.data());
+  const mf::LNSBinaryPlan plan =
+      mf::make_lns_binary_plan(fa, fb, fo, op, mode, sat, n, gh.g, packed.data());
+  // Binary ops: the per-call plan and a branch-free loop specialised on the op and on
+  // deterministic vs stochastic rounding (it vectorises); blocks in which some operand is
+  // NaN or Inf are then revisited, those elements by the general path.
+  auto run_fast = [&](auto* pa, auto* pb, auto* po) {
+    using Out = std::remove_pointer_t<decltype(po)>;
+    std::atomic<bool> bad{false};
+    auto loop = [&](auto op_tag, auto stoch_tag) {
+      constexpr int kOp = decltype(op_tag)::value;
+      constexpr bool kSt = decltype(stoch_tag)::value;
+      py::gil_scoped_release nogil;
+      mfcpu::parallel_for(size, [&](std::size_t b0, std::size_t e0) {
+        const mf::LNSBinaryPlan pl = plan;  // local copy: stores through po may alias captures
+        const RandomSource rs = R;
+        const mf::LNSSpec sa_ = fa, sb_ = fb, so_ = fo;
+        const mf::GaussTables g = gh.g;
+        const int mode_ = mode, sat_ = sat, n_ = n, op_ = op;
+        std::uint32_t acc = 0;
+        std::uint32_t rbuf[kRandomBlock];
+        for (std::size_t c0 = b0; c0 < e0; c0 += kRandomBlock) {
+          const std::size_t len = std::min(e0 - c0, kRandomBlock);
+          if (kSt) fill_random(rs, c0, len, rbuf);
+          const auto* xa = pa + c0;
+          const auto* xb = pb + c0;
+          Out* xo = po + c0;
+          std::uint32_t any_special = 0, nocode = 0;
+          for (std::size_t k = 0; k < len; ++k) {
+            std::uint32_t special;
+            const std::uint32_t code =
+                mf::lns_binary_fast<kOp, kSt>(pl, xa[k], xb[k], kSt ? rbuf[k] : 0u, special);
+            any_special |= special;
+            nocode |= std::uint32_t(code == mf::NO_CODE) & (special ^ 1u);
+            xo[k] = static_cast<Out>(code);
+          }
+          acc |= nocode;
+          if (!any_special) continue;
+          for (std::size_t k = 0; k < len; ++k) {
+            const mf::LogVal va = mf::lns_log_of_code(sa_, xa[k]);
+            const mf::LogVal vb = mf::lns_log_of_code(sb_, xb[k]);
+            if ((va.cls == mf::IN_FINITE || va.cls == mf::IN_ZERO) &&
+                (vb.cls == mf::IN_FINITE || vb.cls == mf::IN_ZERO))
+              continue;
+            const mf::LogResult r = lns_op(op_, va, vb, mode_, 0, g);
+            const std::uint32_t code =
+                mf::lns_finish_result(so_, mode_, sat_, n_, r, kSt ? rbuf[k] : 0u);
+            acc |= std::uint32_t(code == mf::NO_CODE);
+            xo[k] = static_cast<Out>(code);
+          }
+        }
+        if (acc) bad.store(true, std::memory_order_relaxed);
+      });
+    };
+    using Add = std::integral_constant<int, mf::LNS_ADD>;
+    using Mul = std::integral_constant<int, mf::LNS_MUL>;
+    using Div = std::integral_constant<int, mf::LNS_DIV>;
+    const bool st = mf::is_stochastic(mode);
+    auto by_mode = [&](auto op_tag) {
+      if (st) loop(op_tag, std::true_type{});
+      else loop(op_tag, std::false_type{});
+    };
+    if (op == mf::LNS_MUL) by_mode(Mul{});
+    else if (op == mf::LNS_DIV) by_mode(Div{});
+    else by_mode(Add{});
+    return !bad.load();
+  };
   // Typed loops (codes are uint8/uint16): the per-element work is a few integer operations.
   auto run = [&](auto* pa, auto* pb, auto* po) {
+    if (fast) return run_fast(pa, pb, po);
     std::atomic<bool> bad{false};
     py::gil_scoped_release nogil;
     mfcpu::parallel_for(size, [&](std::size_t b0, std::size_t e0) {

@@ -541,10 +541,21 @@ def vectors(
     from .lns import LNSFormat
 
     lns = op in ("add", "sub", "fma") and any(isinstance(f, LNSFormat) for f in (fin, fout))
-    algo = current().lns_add
     return Vectors(op, input_dtype if op == "encode" else fin, fout, rounding, saturation,
                    nbits, seed, exhaustive, omitted, computed, tuple(fields), tuple(cols),
-                   lns_add=(algo if isinstance(algo, str) else "user table") if lns else "")
+                   lns_add=_describe_lns_add(fout if isinstance(fout, LNSFormat) else fin)
+                   if lns else "")
+
+
+def _describe_lns_add(fmt: Any) -> str:
+    """The LNS addition algorithm in force, as recorded in a vectors header (interp: with
+    every parameter resolved for the format's frac_bits)."""
+    from .lns import Interp
+
+    algo = current().lns_add
+    if algo == "interp" or isinstance(algo, Interp):
+        return (Interp() if algo == "interp" else algo).describe(fmt.frac_bits)
+    return algo if isinstance(algo, str) else "user table"
 
 
 def _decode_vectors(fin: Any, out_format: Any, count: int | None, seed: int) -> Vectors:
@@ -650,9 +661,10 @@ def add_vectors_parser(subparsers: Any) -> argparse.ArgumentParser:
                     help="number of sampled vectors (default: exhaustive when <= 2^24)")
     sp.add_argument("--input", default="float32", choices=sorted(FLOAT_INPUTS),
                     help="input type of encode vectors")
-    sp.add_argument("--lns-add", default=None, choices=["exact", "table", "mitchell"],
-                    help="LNS addition algorithm for add/sub/fma vectors of LNS formats "
-                         "(docs/lns_fixed.md; default exact)")
+    sp.add_argument("--lns-add", default=None,
+                    help="LNS addition algorithm for add/sub/fma vectors of LNS formats: "
+                         "exact, table, interp, mitchell, or interp(step_bits=S,guard_bits=G,"
+                         "critical_bits=C,cotrans_bits=K) (docs/lns_fixed.md; default exact)")
     sp.add_argument("--out", required=True, help="output file (written atomically)")
     sp.add_argument("--hex", action="store_true",
                     help="one packed hex word per line for Verilog $readmemh")
@@ -681,7 +693,9 @@ def run_vectors(args: argparse.Namespace) -> int:
             fout = None
         if args.rounding in STOCHASTIC and args.op == "decode":
             raise ValueError("decode vectors are exact; a rounding mode does not apply")
-        with config(lns_add=args.lns_add or "exact"):
+        from .lns import parse_lns_add
+
+        with config(lns_add=parse_lns_add(args.lns_add or "exact")):
             vec = vectors(args.op, fin, out_format=fout, rounding=args.rounding,
                           saturation=args.saturation, random_bits=args.random_bits,
                           seed=args.seed, count=args.count, input_dtype=args.input)

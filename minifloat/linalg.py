@@ -75,9 +75,10 @@ def _products_fit(fa: FloatFormat, fb: FloatFormat | None, man: int, low: int, t
 
 def contract2d(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFormat | None,
                fo: FloatFormat, *, accumulator: Any = None, order: str | None = None,
-               block: int | None = None, **projection: Any) -> np.ndarray:
+               block: int | None = None, lns_add: Any = None, **projection: Any) -> np.ndarray:
     """Codes of ``a @ b`` ((M,K) @ (K,N) -> (M,N)) or, with b None, of the row sums of a
-    ((M,K) -> (M,1)), accumulated as the module docstring says."""
+    ((M,K) -> (M,1)), accumulated as the module docstring says (``lns_add=``: the addition
+    algorithm of an LNS accumulator for this call, see minifloat.lns)."""
     ctx = current()
     order = ctx.order if order is None else order
     block = ctx.block if block is None else block
@@ -86,6 +87,10 @@ def contract2d(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFo
     if isinstance(block, bool) or not isinstance(block, int) or block < 1:
         raise ValueError(f"block={block!r}; allowed: an int >= 1")
     kind, facc, acc_name = _accumulator(accumulator)
+    if lns_add is not None:
+        from .lns import call_lns_add
+
+        lns_add = call_lns_add(lns_add, [fa, fb or fa, fo, facc or fo])
     M, K = a.shape
     N = 1 if b is None else b.shape[1]
     if K == 0:  # an empty sum is exactly +0 (as NumPy), projected into the output format
@@ -93,8 +98,9 @@ def contract2d(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFo
     if not all(isinstance(f, FloatFormat) for f in (fa, fb or fa, fo, facc or fo)):
         from .ops import _number_system  # fixed point, LNS
 
+        alg = {} if lns_add is None else {"algorithm": lns_add}
         return _number_system([fa, fb or fa, fo, facc or fo]).contract(
-            a, fa, b, fb, fo, kind, facc, order, block, projection)
+            a, fa, b, fb, fo, kind, facc, order, block, projection, **alg)
     if kind == -1 or (kind == ACC_FLOAT32 and order == "sequential" and
                       _products_fit(fa, fb, 23, -149, 128)):
         return _float32_path(a, fa, b, fb, fo, kind == -1, acc_name, projection)
@@ -152,8 +158,10 @@ def _float32_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None,
 def _format_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFormat | None,
                  facc: FloatFormat, fo: FloatFormat, projection: dict[str, Any],
                  ) -> np.ndarray | None:
-    """Sequential accumulation in ``facc`` through round-to-odd binary64 sums, vectorised over
-    output columns (same bits as the generic path; deterministic modes only)."""
+    """Sequential accumulation in ``facc``, vectorised over output columns (same bits as the
+    generic path; deterministic modes only): through round-to-odd binary32 sums when every
+    operand value and product is exact in binary32 and ``facc`` fits it (<= 22 significand
+    bits, binary32's range), else through round-to-odd binary64 sums (csrc accumulate.h)."""
     p = resolve_projection(facc, (0,), **{k: v for k, v in projection.items()
                                           if k not in ("seed", "offset", "random")})
     if p.nbits:
@@ -182,7 +190,8 @@ def _out_format(fmts: list[FloatFormat], out_format: FormatLike | None) -> Float
 
 
 def _split_kw(kw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    acc: dict[str, Any] = {k: kw.pop(k) for k in ("accumulator", "order", "block") if k in kw}
+    acc: dict[str, Any] = {k: kw.pop(k) for k in ("accumulator", "order", "block", "lns_add")
+                           if k in kw}
     proj = {k: kw.pop(k) for k in _PROJ if k in kw}
     if kw:
         raise TypeError(f"unexpected keyword(s) {sorted(kw)}")

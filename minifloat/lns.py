@@ -287,10 +287,26 @@ class GaussLog:
                 self.db_nu, int(self.table_only))
 
 
+@lru_cache(maxsize=8)
+def _ln2(prec: int) -> Any:
+    """ln 2 at ``prec`` digits (computed once per precision)."""
+    with localcontext() as ctx:
+        ctx.prec = prec
+        return Decimal(2).ln()
+
+
+@lru_cache(maxsize=1 << 16)
+def _pow2(prec: int, F: int, t: int) -> Any:
+    """2^(t / 2^F) at ``prec`` digits (neighbouring table entries share their t)."""
+    with localcontext() as ctx:
+        ctx.prec = prec
+        return (_ln2(prec) * t / Decimal(2) ** F).exp()
+
+
 def _gauss_entry(F: int, d: int, same: bool) -> tuple[int, int, int]:
     """(floor, flags, nu64) of sb (same) or db at distance d (see GaussLog)."""
     def entry(err: Any) -> tuple[int, int, int] | None:
-        ln2 = Decimal(2).ln()
+        ln2 = _ln2(getcontext().prec)
         scale = Decimal(2) ** F
         v = (-ln2 * d / scale).exp()
         y = 1 + v if same else 1 - v
@@ -306,8 +322,8 @@ def _gauss_entry(F: int, d: int, same: bool) -> tuple[int, int, int]:
         if abs(frac - Decimal("0.5")) <= abs(s) * err * 8 + err:
             return None
         above = int(frac > Decimal("0.5"))
-        lo = (ln2 * t / scale).exp()
-        hi = (ln2 * (t + 1) / scale).exp()
+        lo = _pow2(getcontext().prec, F, t)
+        hi = _pow2(getcontext().prec, F, t + 1)
         if same and d == 1:  # t = 2^F - 1: u = 2, t's value 2v, so nu = (1-v)/(2-2v) = 1/2
             return (t, 1 | (above << 1), 1 << 63)
         nu = (y - lo) / (hi - lo) * _ONE_BELOW
@@ -410,7 +426,219 @@ def mitchell_bound(frac_bits: int, d: int, same: bool) -> float:
     return base + 2**F * math.log2(1 + 0.0431 / w_min)
 
 
-LNS_ADD_ALGORITHMS = ("exact", "table", "mitchell")
+# ---- "interp": index split, first-order interpolation, cotransformation (lns_fixed.md §2.6) ----
+def _rounded_gauss(frac_bits: int, guard_bits: int, d: int, same: bool) -> int:
+    """round_nearest(2^G * sb(d)) (same) or round_nearest(2^G * db(d)) (d >= 1): one verified
+    table entry (no ties: the value is an integer only for sb(0) and db(2^F), else irrational)."""
+    F, G = frac_bits, guard_bits
+    if same and d == 0:
+        return 1 << (F + G)
+    if not same and d == 1 << F:
+        return -(1 << (F + G))
+
+    def entry(err: Any) -> int | None:
+        ln2 = Decimal(2).ln()
+        v = (-ln2 * d / (Decimal(2) ** F)).exp()
+        y = 1 + v if same else 1 - v
+        s = y.ln() / ln2 * (Decimal(2) ** (F + G))
+        # absolute error: relative error of s, plus the cancellation in 1 - v (|y| >= 2^-F/2)
+        tol = err * (abs(s) + Decimal(2) ** (2 * F + G + 4))
+        lo = (s + Decimal("0.5") - tol).to_integral_value(ROUND_FLOOR)
+        hi = (s + Decimal("0.5") + tol).to_integral_value(ROUND_FLOOR)
+        return int(lo) if lo == hi else None
+    return cast(int, _decide(entry))
+
+
+@dataclass(frozen=True)
+class InterpTables:
+    """The integer tables of the "interp" algorithm for one ``frac_bits`` (the ROM contents of
+    a hardware unit), every entry ``round_nearest(2^G * f(x))`` in units 2^-(F+G):
+
+    - ``sb[j]`` = sb(j * 2^s) for j = 0 .. len(sb) - 1 (the last entry is the first 0);
+    - ``db[j - db_first]`` = db(j * 2^s) for j = db_first .. (last entry: the first 0), with
+      ``db_first = 2^c >> s`` (interpolated db is used only for d >= 2^c);
+    - ``cotrans_high[i]`` = db(i * 2^k) for i = 0 .. 2^(c-k) - 1 (entry 0 unused, stored as 0);
+    - ``cotrans_low[m]`` = db(m) for m = 0 .. 2^k - 1 (entry 0 unused, stored as 0).
+    """
+
+    frac_bits: int
+    step_bits: int
+    guard_bits: int
+    critical_bits: int
+    cotrans_bits: int
+    sb: np.ndarray
+    db: np.ndarray
+    db_first: int
+    cotrans_high: np.ndarray
+    cotrans_low: np.ndarray
+
+
+@dataclass(frozen=True)
+class Interp:
+    """The "interp" LNS addition algorithm: ``lns_add=mf.lns.Interp(...)`` (the string
+    ``"interp"`` is ``Interp()``). A coarse table of sb/db every 2^s distances (units 2^-F),
+    first-order interpolation between its entries with G guard bits and explicit rounding, and
+    a cotransformation for subtraction in the critical region 0 < d < 2^c, all in integer
+    arithmetic; docs/lns_fixed.md §2.6 specifies every bit.
+
+    Args:
+        step_bits: s: the coarse tables sample every 2^s distances; the low s bits of d (with
+            the guard bits) interpolate. None: ``frac_bits // 2``.
+        guard_bits: G: table entries and the interpolation carry G fraction bits below the
+            log's LSB; the correction is rounded (nearest, ties up) to the LSB once at the end.
+        critical_bits: c: subtraction with 0 < d < 2^c uses the cotransformation (where db is
+            singular); must be >= s. None: ``frac_bits`` (operands within a factor 2).
+        cotrans_bits: k: the cotransformation splits d = dH + dL with dL = d mod 2^k, and reads
+            db(dH) and db(dL) from two small tables (k = c: one table of every d < 2^c, no
+            cotransformation). None: ``critical_bits - critical_bits // 2``.
+    """
+
+    step_bits: int | None = None
+    guard_bits: int = 3
+    critical_bits: int | None = None
+    cotrans_bits: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("step_bits", "critical_bits", "cotrans_bits"):
+            v = getattr(self, name)
+            if v is not None:
+                _check_int(name, v, 0, 16)
+        _check_int("guard_bits", self.guard_bits, 0, 16)
+        s, c, k = self.step_bits, self.critical_bits, self.cotrans_bits
+        if s is not None and c is not None and s > c:
+            raise ValueError(f"step_bits={s} > critical_bits={c}; allowed: step_bits <= "
+                             "critical_bits (the db table starts at d = 2^critical_bits)")
+        if k is not None and c is not None and k > c:
+            raise ValueError(f"cotrans_bits={k} > critical_bits={c}; allowed: cotrans_bits "
+                             "<= critical_bits")
+
+    def resolved(self, frac_bits: int) -> Interp:
+        """The parameters in force for ``frac_bits`` (defaults filled in), checked."""
+        F = _check_int("frac_bits", frac_bits, 0, 12)
+        c = F if self.critical_bits is None else self.critical_bits
+        s = min(F // 2, c) if self.step_bits is None else self.step_bits
+        k = c - c // 2 if self.cotrans_bits is None else self.cotrans_bits
+        return Interp(s, self.guard_bits, c, k)
+
+    def describe(self, frac_bits: int) -> str:
+        """``interp(step_bits=.., guard_bits=.., critical_bits=.., cotrans_bits=..)`` for F."""
+        r = self.resolved(frac_bits)
+        return (f"interp(step_bits={r.step_bits},guard_bits={r.guard_bits},"
+                f"critical_bits={r.critical_bits},cotrans_bits={r.cotrans_bits})")
+
+    def tables(self, frac_bits: int) -> InterpTables:
+        """The coarse and cotransformation tables for ``frac_bits`` (see InterpTables)."""
+        r = self.resolved(frac_bits)
+        return _interp_tables(frac_bits, cast(int, r.step_bits), r.guard_bits,
+                              cast(int, r.critical_bits), cast(int, r.cotrans_bits))
+
+    def corrections(self, frac_bits: int, dmax: int) -> tuple[np.ndarray, np.ndarray]:
+        """The integer corrections (units 2^-F) sb(d), db(d) for d = 0..dmax (db[0] = 0 is
+        never used: x - x = +0), evaluated with the integer arithmetic of §2.6 (int64)."""
+        t = self.tables(frac_bits)
+        dmax = _check_int("dmax", dmax, 0, 1 << 20)
+        d = np.arange(dmax + 1, dtype=np.int64)
+        return _interp_eval(t, d, True), _interp_eval(t, d, False)
+
+
+@lru_cache(maxsize=32)
+def _interp_tables(F: int, s: int, G: int, c: int, k: int) -> InterpTables:
+    def column(same: bool, first: int) -> np.ndarray:
+        out, j = [], first
+        while True:  # up to the first 0 (the essential zero; |f| decreases towards 0)
+            out.append(_rounded_gauss(F, G, j << s, same))
+            if out[-1] == 0:
+                break
+            j += 1
+        return np.array(out, dtype=np.int64)
+
+    db_first = (1 << c) >> s
+    high = np.array([0] + [_rounded_gauss(F, G, i << k, False)
+                           for i in range(1, 1 << (c - k))], dtype=np.int64)
+    low = np.array([0] + [_rounded_gauss(F, G, m, False) for m in range(1, 1 << k)],
+                   dtype=np.int64)
+    arrs = [column(True, 0), column(False, db_first), high, low]
+    for a in arrs:
+        a.setflags(write=False)
+    return InterpTables(F, s, G, c, k, arrs[0], arrs[1], db_first, arrs[2], arrs[3])
+
+
+def _interp_poly(table: np.ndarray, first: int, x: np.ndarray, sg: int) -> np.ndarray:
+    """P(T, x): first-order interpolation of table T (entry j at x = j 2^sg, j >= first) at
+    x (units 2^-(F+G), int64): T[j] + floor((Δ t + 2^(sg-1)) / 2^sg), j = x >> sg,
+    t = x mod 2^sg, Δ = T[j+1] - T[j]; from the last entry (a 0) on, that entry."""
+    j = (x >> sg) - first
+    last = table.size - 1
+    jj = np.minimum(j, last)
+    t = np.where(j >= last, 0, x & ((1 << sg) - 1))
+    t0 = table[jj]
+    delta = table[np.minimum(jj + 1, last)] - t0
+    half = (1 << sg) >> 1
+    return t0 + ((delta * t + half) >> sg)
+
+
+def _interp_eval(t: InterpTables, d: np.ndarray, same: bool) -> np.ndarray:
+    """The "interp" correction (units 2^-F) at every distance d (int64 array)."""
+    G, sg = t.guard_bits, t.step_bits + t.guard_bits
+    if same:
+        y = _interp_poly(t.sb, 0, d << G, sg)
+    else:
+        crit = (d > 0) & (d < (1 << t.critical_bits))
+        y = _interp_poly(t.db, t.db_first, np.maximum(d, 1 << t.critical_bits) << G, sg)
+        k = t.cotrans_bits
+        dh, dl = d >> k, d & ((1 << k) - 1)
+        hi_ = t.cotrans_high[np.where(crit, np.minimum(dh, t.cotrans_high.size - 1), 0)]
+        lo_ = t.cotrans_low[np.where(crit, dl, 0)]
+        # db(dH + dL) = db(dH) + sb(dH + db(dH) - db(dL)); the sb argument is > dH >= 2^k
+        arg = np.where(crit & (dh > 0) & (dl > 0), ((dh << k) << G) + hi_ - lo_, 0)
+        cot = np.where(dh == 0, lo_, np.where(dl == 0, hi_,
+                                              hi_ + _interp_poly(t.sb, 0, arg, sg)))
+        y = np.where(crit, cot, np.where(d == 0, 0, y))
+    return (y + ((1 << G) >> 1)) >> G
+
+
+def interp_bound(frac_bits: int, d: int, same: bool, algorithm: Any = "interp") -> float:
+    """Declared error bound (units 2^-F) of the "interp" correction at distance d, from its
+    construction (lns_fixed.md §2.6): 1/2 (final rounding) plus, in guard units 2^-G, 1/2 per
+    rounded table entry and 1/2 for the interpolation's rounding, plus the linear-interpolation
+    error h^2/8 * max|f''| over the segment (h = 2^s, f'' = 2^-F ln2 2^-u / (1 -+ 2^-u)^2,
+    u = d/2^F, largest at the segment's start). In the cotransformation region: 1/2 + 2^-G/2
+    when d is a table point (dL = 0 or dH = 0), else 1/2 + 2 * 2^-G + the sb interpolation
+    error with max|f''| = 2^-F ln2 / 4."""
+    r = _as_interp(algorithm).resolved(frac_bits)
+    F, G, s, c = frac_bits, r.guard_bits, cast(int, r.step_bits), cast(int, r.critical_bits)
+    k = cast(int, r.cotrans_bits)
+    h2 = float(1 << (2 * s)) / 8 * 2.0 ** -F * math.log(2)
+    g = 2.0 ** -G
+    if not same and 0 < d < 1 << c:
+        if d >> k == 0 or d & ((1 << k) - 1) == 0:
+            return 0.5 + g / 2
+        return 0.5 + 2 * g + h2 / 4
+    u = ((d >> s) << s) / 2**F
+    w = 2.0 ** -u
+    phi = w / (1 + w) ** 2 if same else w / (1 - w) ** 2
+    return 0.5 + g + h2 * phi
+
+
+def _as_interp(algorithm: Any) -> Interp:
+    if algorithm == "interp":
+        return Interp()
+    if isinstance(algorithm, Interp):
+        return algorithm
+    raise ValueError(f"algorithm={algorithm!r}; allowed: 'interp' or a minifloat.lns.Interp")
+
+
+@lru_cache(maxsize=32)
+def _interp_gauss(algorithm: Interp, frac_bits: int, dmax: int) -> GaussLog:
+    sb, db = algorithm.corrections(frac_bits, dmax)
+
+    def cut(a: np.ndarray) -> np.ndarray:  # drop the constant tail (C++ reuses the last entry)
+        diff = np.nonzero(a != a[-1])[0]
+        return a[: int(diff[-1]) + 2] if diff.size else a[:1]
+    return lns_add_table(cut(sb), cut(db))
+
+
+LNS_ADD_ALGORITHMS = ("exact", "table", "interp", "mitchell")
 
 
 @lru_cache(maxsize=16)
@@ -421,6 +649,7 @@ def _mitchell_tables(frac_bits: int, dmax: int) -> GaussLog:
 
 def gauss_for(fmt: LNSFormat, algorithm: Any) -> GaussLog:
     """The Gaussian-log data of ``lns_add=`` for additions whose result is in ``fmt``."""
+    algorithm = check_lns_add(algorithm)
     if isinstance(algorithm, GaussLog):
         return algorithm
     dmax = (1 << fmt.log_bits) - 1
@@ -430,8 +659,18 @@ def gauss_for(fmt: LNSFormat, algorithm: Any) -> GaussLog:
         return gauss_table(fmt.frac_bits, dmax)
     if algorithm == "mitchell":
         return _mitchell_tables(fmt.frac_bits, dmax)
-    raise ValueError(f"lns_add={algorithm!r}; allowed: {', '.join(LNS_ADD_ALGORITHMS)} or a "
-                     "table from minifloat.lns.lns_add_table(sb, db)")
+    return _interp_gauss(_as_interp(algorithm).resolved(fmt.frac_bits), fmt.frac_bits, dmax)
+
+
+def check_lns_add(algorithm: Any) -> Any:
+    """Validate an ``lns_add=`` value: "exact", "table", "interp", "mitchell", an
+    :class:`Interp` or a table from :func:`lns_add_table`; returns it (ValueError otherwise)."""
+    if isinstance(algorithm, (GaussLog, Interp)) or (
+            isinstance(algorithm, str) and algorithm in LNS_ADD_ALGORITHMS):
+        return algorithm
+    raise ValueError(f"lns_add={algorithm!r}; allowed: {', '.join(map(repr, LNS_ADD_ALGORITHMS))}"
+                     ", a minifloat.lns.Interp(...) or a table from "
+                     "minifloat.lns.lns_add_table(sb, db)")
 
 
 def _current_add() -> Any:
@@ -440,17 +679,52 @@ def _current_add() -> Any:
     return current().lns_add
 
 
+def call_lns_add(algorithm: Any, formats: list[Any]) -> Any:
+    """A call's ``lns_add=`` keyword, checked: an allowed value (:func:`check_lns_add`) on a call
+    whose operands, result or accumulator include an LNS format (ValueError otherwise: the
+    keyword could not act and would be ignored silently)."""
+    algorithm = check_lns_add(algorithm)
+    if not any(isinstance(f, LNSFormat) for f in formats):
+        names = ", ".join(dict.fromkeys(str(f) for f in formats))
+        what = repr(algorithm) if isinstance(algorithm, (str, Interp)) else "a table"
+        raise ValueError(f"lns_add={what} selects the addition of LNS formats; this call "
+                         f"has none ({names}); drop lns_add")
+    return algorithm
+
+
+def parse_lns_add(text: str) -> Any:
+    """An ``lns_add`` value from text: "exact", "table", "interp", "mitchell", or
+    ``interp(step_bits=2,guard_bits=4)`` (the form of :meth:`Interp.describe`; omitted
+    parameters take their defaults)."""
+    t = text.strip()
+    if t in LNS_ADD_ALGORITHMS:
+        return t
+    if t.startswith("interp(") and t.endswith(")"):
+        kw: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in t[7:-1].split(","))):
+            key, eq, val = part.partition("=")
+            key = key.strip()
+            if not eq or key not in Interp.__dataclass_fields__:
+                raise ValueError(f"lns_add={text!r}: {part!r} is not a parameter; allowed: "
+                                 f"{', '.join(Interp.__dataclass_fields__)}")
+            try:
+                kw[key] = int(val)
+            except ValueError:
+                raise ValueError(f"lns_add={text!r}: {key} must be an integer") from None
+        return Interp(**kw)
+    raise ValueError(f"lns_add={text!r}; allowed: {', '.join(LNS_ADD_ALGORITHMS)} or "
+                     "interp(step_bits=S,guard_bits=G,critical_bits=C,cotrans_bits=K)")
+
+
 def lns_add(algorithm: Any) -> contextlib.AbstractContextManager[Any]:
     """``with mf.lns.lns_add("table"):`` selects the LNS addition algorithm for this thread's
     block: the same as ``mf.config(lns_add=...)`` (default ``"exact"``: correctly rounded
-    under every rounding mode). Allowed: "exact", "table", "mitchell" or a table from
-    :func:`lns_add_table`."""
+    under every rounding mode). Allowed: "exact", "table", "interp", "mitchell", an
+    :class:`Interp` or a table from :func:`lns_add_table`. A call's ``lns_add=`` keyword
+    overrides it for that call."""
     from .rounding import config
 
-    if not isinstance(algorithm, GaussLog) and algorithm not in LNS_ADD_ALGORITHMS:
-        raise ValueError(f"lns_add={algorithm!r}; allowed: {', '.join(LNS_ADD_ALGORITHMS)} "
-                         "or a table from minifloat.lns.lns_add_table(sb, db)")
-    return config(lns_add=algorithm)
+    return config(lns_add=check_lns_add(algorithm))
 
 
 # ---- arithmetic on LNS codes (dispatched from minifloat.ops / minifloat.linalg) ----
@@ -494,9 +768,45 @@ def elementwise(name: str, codes: list[np.ndarray], fmts: list[Any], fo: Any, p:
     a = np.ascontiguousarray(codes[0])
     b = np.ascontiguousarray(codes[1]) if len(codes) > 1 else a
     fb = fmts[1] if len(fmts) > 1 else src
+    if (op <= 1 and p.nbits == 0 and a.size >= _PAIR_TABLE_MIN
+            and max(src.bits, fb.bits, fo.bits) <= 8):
+        table = _pair_table(op, src, fb, fo, p.mode, p.sat, _gauss_key(gauss))
+        return bool(_core.gather2(a, b, table, fb.num_codes, out) < fo.num_codes)
     return bool(_core.lns_arith(op, a, src.spec, b, fb.spec, fo.spec,
                                 threshold_table(fo.frac_bits), p.mode, p.sat, p.nbits, p.rsrc,
                                 p.seed, p.offset, p.random, gauss, int(power), out))
+
+
+# Deterministic + and - with <= 8-bit LNS operands and result from this many elements on: a
+# table of every operand pair's result code, built once by the same kernel (lns_arith) and
+# cached (* and / are a few integer operations: the kernel is faster than the lookup).
+_PAIR_TABLE_MIN = 1 << 12
+
+
+def _gauss_key(gauss: tuple[Any, ...] | None) -> Any:
+    """A hashable stand-in for GaussLog.as_tuple() (its arrays' bytes)."""
+    if gauss is None:
+        return None
+    return (*(np.asarray(g).tobytes() for g in gauss[:6]), int(gauss[6]))
+
+
+@lru_cache(maxsize=64)
+def _pair_table(op: int, fa: LNSFormat, fb: LNSFormat, fo: LNSFormat, mode: int, sat: int,
+                gkey: Any) -> np.ndarray:
+    """uint16 result code of op (0 add, 1 subtract, 2 multiply, 3 divide) for every pair of
+    codes (a, b) at a * fb.num_codes + b, from the kernel itself; 0xFFFF marks a NaN result
+    without a code."""
+    gauss = None
+    if gkey is not None:
+        dts = (np.int32, np.uint8, np.uint64, np.int32, np.uint8, np.uint64)
+        gauss = (*(np.frombuffer(k, dtype=dt) for k, dt in zip(gkey[:6], dts)), gkey[6])
+    a = np.repeat(np.arange(fa.num_codes, dtype=np.uint16), fb.num_codes)
+    b = np.tile(np.arange(fb.num_codes, dtype=np.uint16), fa.num_codes)
+    table = np.empty(a.size, dtype=np.uint16)
+    _core.lns_arith(op, a, fa.spec, b, fb.spec, fo.spec, threshold_table(fo.frac_bits), mode,
+                    sat, 0, 0, 0, 0, None, gauss, 0, table)
+    table.setflags(write=False)
+    return table
 
 
 def ones_like_codes(shape: tuple[int, ...]) -> tuple[np.ndarray, LNSFormat]:
@@ -523,11 +833,13 @@ def power(a: Any, k: int, **projection: Any) -> Any:
 
 
 def contract(a: np.ndarray, fa: Any, b: np.ndarray | None, fb: Any, fo: Any, kind: int,
-             facc: Any, order: str, block: int, projection: dict[str, Any]) -> np.ndarray:
+             facc: Any, order: str, block: int, projection: dict[str, Any],
+             algorithm: Any = None) -> np.ndarray:
     """Codes of ``a @ b`` (or row sums of a) for LNS operands: exact products (log sums),
     accumulated by ``kind`` (linalg ACC_*: 1 an LNS format with the operands' frac_bits,
     2 float32, 3 float64: each product's value rounded to the float first), in ``order``,
-    then projected once into ``fo`` (LNS, float or fixed point)."""
+    then projected once into ``fo`` (LNS, float or fixed point). ``algorithm``: the LNS
+    addition algorithm of an LNS accumulator (None: the context's ``lns_add``)."""
     from .codec import resolve_projection
     from .fixed import FixedFormat
     from .formats import FloatFormat
@@ -557,7 +869,7 @@ def contract(a: np.ndarray, fa: Any, b: np.ndarray | None, fb: Any, fo: Any, kin
             raise ValueError(f"accumulator {facc}: LNS products accumulate in an LNS format "
                              f"with frac_bits={fa.frac_bits}, 'float32' or 'float64'")
         sacc = facc.spec
-        gauss = gauss_for(facc, _current_add()).as_tuple()
+        gauss = gauss_for(facc, _current_add() if algorithm is None else algorithm).as_tuple()
     if isinstance(fo, LNSFormat):
         out_kind = 0
     elif isinstance(fo, FloatFormat):

@@ -93,6 +93,7 @@ def apply(name: str, *operands: Any, out_format: FormatLike | None = None,
     The whole result is computed before anything is written to ``out``, so an error leaves
     ``out`` untouched; with ``where=``, elements where the mask is False keep ``out``'s value.
     """
+    lns_add = projection.pop("lns_add", None) if name in ("add", "subtract") else None
     unknown = set(projection) - set(_PROJECTION_KEYS)
     if unknown:
         raise TypeError(f"{name}() got unexpected keyword(s) {sorted(unknown)}")
@@ -106,11 +107,13 @@ def apply(name: str, *operands: Any, out_format: FormatLike | None = None,
             fo = out.format
     codes = np.broadcast_arrays(*[a.codes for a in arrays])
     shape = codes[0].shape
+    fmts = [a.format for a in arrays]
+    alg = {} if lns_add is None else {"algorithm": _lns_add_for([*fmts, fo], lns_add)}
     p = resolve_projection(fo, shape, **{k: v for k, v in projection.items()})
     result = np.empty(shape, dtype=fo.dtype)
-    fmts = [a.format for a in arrays]
     if not all(isinstance(f, FloatFormat) for f in [*fmts, fo]):  # fixed point, LNS
-        ok = _number_system([*fmts, fo]).elementwise(name, list(codes), fmts, fo, p, result)
+        ok = _number_system([*fmts, fo]).elementwise(name, list(codes), fmts, fo, p, result,
+                                                     **alg)
     elif p.nbits == 0 and len(arrays) <= 2 and all(f.bits <= 8 for f in [*fmts, fo]):
         fb = fmts[1] if len(fmts) > 1 else fmts[0]
         table = _table(OPS[name], fmts[0], fb, fo, p.mode, p.sat, p.flush)
@@ -139,12 +142,13 @@ def apply(name: str, *operands: Any, out_format: FormatLike | None = None,
 
 
 def add(a: Any, b: Any, **kw: Any) -> MiniArray:
-    """Correctly rounded a + b."""
+    """Correctly rounded a + b (LNS formats: by the ``lns_add=`` algorithm, default the
+    context's; see minifloat.lns)."""
     return apply("add", a, b, **kw)
 
 
 def subtract(a: Any, b: Any, **kw: Any) -> MiniArray:
-    """Correctly rounded a - b."""
+    """Correctly rounded a - b (LNS formats: by the ``lns_add=`` algorithm)."""
     return apply("subtract", a, b, **kw)
 
 
@@ -207,6 +211,13 @@ def _number_system(fmts: list[Any]) -> Any:
     from . import fixed, lns
 
     return lns if any(isinstance(f, lns.LNSFormat) for f in fmts) else fixed
+
+
+def _lns_add_for(fmts: list[Any], lns_add: Any) -> Any:
+    """The call's ``lns_add=`` keyword, checked (minifloat.lns.call_lns_add)."""
+    from .lns import call_lns_add
+
+    return call_lns_add(lns_add, fmts)
 
 
 def _select(name: str, a: Any, b: Any, out_format: FormatLike | None,

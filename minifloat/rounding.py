@@ -142,6 +142,10 @@ def config(**settings: Any) -> Iterator[Settings]:
         check_rounding(settings["rounding"])
     if "saturation" in settings:
         check_saturation(settings["saturation"])
+    if "lns_add" in settings:
+        from .lns import check_lns_add  # (lazy: minifloat.lns imports this module)
+
+        settings["lns_add"] = check_lns_add(settings["lns_add"])
     stream = _state.stack[-1][1]
     if settings.get("seed") is not None:
         stream = _SeedStream(check_seed(settings["seed"]))

@@ -332,6 +332,154 @@ MF_HD uint32_t lns_finish_result(const LNSSpec& s, int32_t mode, int32_t sat, in
   return lns_finish(s, mode, sat, IN_FINITE, r.neg, L);
 }
 
+// ---- fast path for + - * / on two finite non-zero operands ----
+// Everything that does not depend on the element is decided once per call (LNSBinaryPlan):
+// the op, the formats, the codes of out-of-range results (lns_finish for each sign), and for
+// deterministic modes lns_round's decision for each (inexact, above half, sign, parity of t)
+// as a 16-bit mask.  The Gaussian-log data are packed into one int32 table (lns_pack_gauss:
+// floor * 8 + flags, sb entries then db entries), so that the per-element work is a few
+// integer operations, one table lookup and no branch (the loops in csrc/ vectorise it, with
+// gathers).  Operands that are zero, NaN or Inf are reported (`special`) for the general path
+// (lns_add / lns_mul / lns_div + lns_finish_result): results are identical to it by
+// construction, and tests compare both with the oracle.
+struct LNSBinaryPlan {
+  int32_t op;                    // LNS_ADD, LNS_SUB, LNS_MUL or LNS_DIV
+  int32_t mode, n;
+  int32_t wa, wb;                // 32 - W of each operand (sign extension by shifts)
+  int32_t amin, arange, bmin, brange;  // ordinary logs: L - log_min <= log_max - log_min
+  uint32_t sa_sign, sb_sign;     // sign bits of the operands' codes
+  uint32_t sub;                  // 1: b's sign is flipped (subtraction)
+  const int32_t* packed;         // lns_pack_gauss table
+  int32_t zsb_last, zdb_last, db_base;  // last sb index, last db index, db's offset in packed
+  const uint64_t* sb_nu;         // value-domain fractions (stochastic modes)
+  const uint64_t* db_nu;
+  uint32_t up_bits;              // deterministic: bit (inexact | above<<1 | neg<<2 | odd<<3)
+  int32_t omin, omax;            // the result's log_min, log_max
+  uint32_t omask, osign, ozero, neg_zero;  // neg_zero: unsigned result, negative -> zero
+  uint32_t over0, over1, under0, under1;   // codes of L > omax / L < omin, by sign
+  uint32_t inf0, inf1, nan;      // codes of an infinite result by sign (x / 0), of NaN (0 / 0)
+};
+
+// Entries of the packed table: zlen_sb + zlen_db.
+MF_HD int32_t lns_packed_size(const GaussTables& g) { return g.zlen_sb + g.zlen_db; }
+
+// floor * 8 + flags (bit 0 inexact, bit 1 above half, bit 2 nu inexact) of every sb entry,
+// then of every db entry; final corrections (table_only) carry no flags (no rounding).
+MF_HD void lns_pack_gauss(const GaussTables& g, int32_t* out) {
+  const uint32_t mask = g.table_only ? 0u : 7u;
+  for (int32_t k = 0; k < g.zlen_sb; ++k)
+    out[k] = g.sb_floor[k] * 8 + int32_t(g.sb_flags[k] & mask);
+  for (int32_t k = 0; k < g.zlen_db; ++k)
+    out[g.zlen_sb + k] = g.db_floor[k] * 8 + int32_t(g.db_flags[k] & mask);
+}
+
+MF_HD LNSBinaryPlan make_lns_binary_plan(const LNSSpec& sa, const LNSSpec& sb, const LNSSpec& so,
+                                         int32_t op, int32_t mode, int32_t sat, int32_t n,
+                                         const GaussTables& g, const int32_t* packed) {
+  LNSBinaryPlan p;
+  p.op = op;
+  p.mode = mode;
+  p.n = n;
+  p.wa = 32 - sa.W;
+  p.wb = 32 - sb.W;
+  p.amin = sa.log_min;
+  p.arange = sa.log_max - sa.log_min;
+  p.bmin = sb.log_min;
+  p.brange = sb.log_max - sb.log_min;
+  p.sa_sign = sa.sign_bit;
+  p.sb_sign = sb.sign_bit;
+  p.sub = op == LNS_SUB ? 1u : 0u;
+  p.packed = packed;
+  p.zsb_last = g.zlen_sb - 1;
+  p.zdb_last = g.zlen_db - 1;
+  p.db_base = g.zlen_sb;
+  p.sb_nu = g.sb_nu;
+  p.db_nu = g.db_nu;
+  p.up_bits = 0;
+  for (uint32_t k = 0; k < 16; ++k) {  // lns_round's decision from (inexact, above, neg, odd)
+    const uint32_t inexact = k & 1u, above = (k >> 1) & 1u, neg = (k >> 2) & 1u;
+    const int64_t t = int64_t((k >> 3) & 1u);
+    if (!is_stochastic(mode) && lns_round(mode, n, 0u, neg, t, above, 0u, inexact, 0u, 0u) != t)
+      p.up_bits |= 1u << k;
+  }
+  p.omin = so.log_min;
+  p.omax = so.log_max;
+  p.omask = so.log_mask;
+  p.osign = so.sign_bit;
+  p.ozero = so.zero_code;
+  p.neg_zero = so.is_signed ? 0u : 1u;
+  p.over0 = lns_finish(so, mode, sat, IN_FINITE, 0u, int64_t(so.log_max) + 1);
+  p.over1 = lns_finish(so, mode, sat, IN_FINITE, 1u, int64_t(so.log_max) + 1);
+  p.under0 = lns_finish(so, mode, sat, IN_FINITE, 0u, int64_t(so.log_min) - 1);
+  p.under1 = lns_finish(so, mode, sat, IN_FINITE, 1u, int64_t(so.log_min) - 1);
+  p.inf0 = lns_finish(so, mode, sat, IN_INF, 0u, 0);
+  p.inf1 = lns_finish(so, mode, sat, IN_INF, 1u, 0);
+  p.nan = lns_finish(so, mode, sat, IN_NAN, 0u, 0);
+  return p;
+}
+
+// lns_finish for a finite non-zero result of sign neg and rounded log L, without branches.
+MF_HD uint32_t lns_code_fast(const LNSBinaryPlan& p, int32_t L, uint32_t neg) {
+  const uint32_t in = sel<uint32_t>(neg & p.neg_zero, p.ozero,
+                                    (neg * p.osign) | (uint32_t(L) & p.omask));
+  const uint32_t lo = sel<uint32_t>(uint32_t(L < p.omin), sel<uint32_t>(neg, p.under1, p.under0),
+                                    in);
+  return sel<uint32_t>(uint32_t(L > p.omax), sel<uint32_t>(neg, p.over1, p.over0), lo);
+}
+
+// The result code of a binary op when both operands are finite (zero included); `special` is
+// set to 1 (and the return value is meaningless) when one is NaN or Inf.  kOp: LNS_ADD (also
+// subtraction: the plan says which), LNS_MUL, LNS_DIV.  kStochastic: R is the element's bits.
+// Zero operands follow lns_add / lns_mul / lns_div: x + 0 = x, 0 + 0 = +0, 0 * x = 0,
+// 0 / x = 0, x / 0 = Inf (then lns_finish), 0 / 0 = NaN.
+template <int32_t kOp, bool kStochastic>
+MF_HD uint32_t lns_binary_fast(const LNSBinaryPlan& p, uint32_t ca, uint32_t cb, uint32_t R,
+                               uint32_t& special) {
+  const int32_t La = int32_t(ca << p.wa) >> p.wa, Lb = int32_t(cb << p.wb) >> p.wb;
+  const uint32_t na = uint32_t((ca & p.sa_sign) != 0);
+  uint32_t nb = uint32_t((cb & p.sb_sign) != 0);
+  const uint32_t a_ord = uint32_t(uint32_t(La - p.amin) <= uint32_t(p.arange));
+  const uint32_t b_ord = uint32_t(uint32_t(Lb - p.bmin) <= uint32_t(p.brange));
+  const uint32_t a_zero = uint32_t(La == p.amin - 1) & (na ^ 1u);  // sign 1 there is NaN
+  const uint32_t b_zero = uint32_t(Lb == p.bmin - 1) & (nb ^ 1u);
+  special = ((a_ord | a_zero) & (b_ord | b_zero)) ^ 1u;
+  if (kOp == LNS_MUL || kOp == LNS_DIV) {
+    const uint32_t code = lns_code_fast(p, kOp == LNS_MUL ? La + Lb : La - Lb, na ^ nb);
+    if (kOp == LNS_MUL) return sel<uint32_t>(a_zero | b_zero, p.ozero, code);
+    const uint32_t by_zero = sel<uint32_t>(a_zero, p.nan, sel<uint32_t>(na, p.inf1, p.inf0));
+    return sel<uint32_t>(b_zero, by_zero, sel<uint32_t>(a_zero, p.ozero, code));
+  }
+  nb ^= p.sub;
+  const int32_t diff = La - Lb;
+  const uint32_t a_big = uint32_t(diff > 0) | (uint32_t(diff == 0) & (na ^ 1u));
+  const int32_t Lbig = sel<int32_t>(a_big, La, Lb);
+  const uint32_t neg = sel<uint32_t>(a_big, na, nb);
+  const int32_t d = diff < 0 ? -diff : diff;
+  const uint32_t same = uint32_t(na == nb);
+  const int32_t last = sel<int32_t>(same, p.zsb_last, p.zdb_last);
+  const int32_t j = d < last ? d : last;  // distances past the end reuse the last entry
+  const int32_t e = p.packed[j + sel<int32_t>(same, 0, p.db_base)];
+  const int32_t t = Lbig + (e >> 3);      // arithmetic shift: the floor of the correction
+  uint32_t up;
+  if (kStochastic) {
+    // both loads and an unconditional decision: the signs are random, no branch to mispredict
+    const uint64_t nu = sel<uint64_t>(same, p.sb_nu[j], p.db_nu[j]);
+    up = rounds_away<uint64_t>(p.mode, nu, uint32_t(e >> 2) & 1u, uint32_t(t & 1), neg, p.n, R) &
+         uint32_t(e & 1);  // exact corrections (bit 0 clear) are not rounded
+  } else {
+    up = (p.up_bits >> ((uint32_t(e) & 3u) | (neg << 2) | (uint32_t(t & 1) << 3))) & 1u;
+  }
+  // b zero: the result is a; a zero: +-b (exact logs, only lns_finish applies)
+  int32_t L = sel<int32_t>(a_zero, Lb, t + int32_t(up));
+  uint32_t rneg = sel<uint32_t>(a_zero, nb, neg);
+  L = sel<int32_t>(b_zero, La, L);
+  rneg = sel<uint32_t>(b_zero, na, rneg);
+  const uint32_t code = lns_code_fast(p, L, rneg);
+  const uint32_t nz = (a_zero | b_zero) ^ 1u;
+  const uint32_t cancel = ((same ^ 1u) & uint32_t(d == 0) & nz) | (a_zero & b_zero);  // x-x, 0+0
+  return sel<uint32_t>(cancel, p.ozero, code);
+}
+
 // Rescale a log from F_in to F_out fraction bits (LNS -> LNS conversion): exact when
 // F_out >= F_in, else rounded in the log domain with the exact fraction (ties possible).
 MF_HD LogResult lns_rescale(const LogVal& a, int32_t F_in, int32_t F_out) {
