@@ -19,11 +19,14 @@ import _common as C
 def main() -> int:
     p = C.base_parser(__doc__.split("\n\n")[0], epochs=3, train_size=20000)
     p.add_argument("--policies", nargs="+", default=["sqpu", "fp32"])
+    p.add_argument("--model", default="lenet5", help="a minifloat.nn model name "
+                   "(default: %(default)s; e.g. alexnet_small, resnet8)")
     args = p.parse_args()
     ds, tr, te = C.load("fashion-mnist", args)
     print(f"fashion-mnist: {len(tr[1])} train / {len(te[1])} test, {args.epochs} epochs",
           file=sys.stderr)
-    runs = {pol: [C.train(pol, tr, te, args, s) for s in args.seeds] for pol in args.policies}
+    runs = {pol: [C.train(pol, tr, te, args, s, model=args.model) for s in args.seeds]
+            for pol in args.policies}
     rows = []
     for pol, rs in runs.items():
         m = rs[0]["memory"]
