@@ -260,7 +260,7 @@ def threshold_table(frac_bits: int) -> np.ndarray:
     out[0] = 1 << 63  # the only rational power (k = 0)
     for k in range(1, n):
         def entry(err: Any, k: int = k) -> int | None:
-            return _floor_if_clear((Decimal(2).ln() * k / n).exp() * 2**63, err)
+            return _floor_if_clear((_ln2(getcontext().prec) * k / n).exp() * 2**63, err)
         out[k] = _decide(entry)
     out.setflags(write=False)
     return out
@@ -437,7 +437,7 @@ def _rounded_gauss(frac_bits: int, guard_bits: int, d: int, same: bool) -> int:
         return -(1 << (F + G))
 
     def entry(err: Any) -> int | None:
-        ln2 = Decimal(2).ln()
+        ln2 = _ln2(getcontext().prec)
         v = (-ln2 * d / (Decimal(2) ** F)).exp()
         y = 1 + v if same else 1 - v
         s = y.ln() / ln2 * (Decimal(2) ** (F + G))
