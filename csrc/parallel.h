@@ -1,11 +1,29 @@
 // Splits [0, n) over worker threads.  The split never changes a result: every kernel is
 // elementwise and stochastic bits are indexed by absolute position (random.h).
+//
+// The workers are persistent (a pool started on first use and grown when the thread setting
+// grows): starting a std::thread per call cost ~30-100 us on the development VM, as much as
+// the work of a 64K-element decode or a 256^3 GEMM half, so per-call threads made small calls
+// slower with 2 threads than with 1.  After a job a worker spins briefly (kSpin) for the next
+// one, then sleeps on a condition variable.  Binding-side code (CPU only).
 #pragma once
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdlib>
+#include <exception>
+#include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
+#include <unistd.h>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define MFCPU_PAUSE() _mm_pause()
+#else
+#define MFCPU_PAUSE() std::this_thread::yield()
+#endif
 
 namespace mfcpu {
 
@@ -20,13 +38,130 @@ inline int& thread_setting() {
   return n;
 }
 
-// Elements below which one thread does everything (thread start-up costs ~20 us).
+// Elements below which one thread does everything.
 constexpr std::size_t kGrain = std::size_t(1) << 15;
+
+// One job: `parts` chunks [t*chunk, min(n, (t+1)*chunk)); chunk 0 runs on the caller, chunk
+// t >= 1 on worker t-1.
+struct PoolJob {
+  void (*call)(void*, std::size_t, std::size_t) = nullptr;
+  void* ctx = nullptr;
+  std::size_t n = 0, chunk = 0, parts = 0;
+};
+
+class Pool {
+ public:
+  // Spin iterations (each a pause, ~10-50 ns) a thread waits before it sleeps: tens of us,
+  // enough for the next call of a Python sequence (decode, decode, GEMM, encode).
+  static constexpr int kSpin = 1 << 11;
+
+  // Runs `job` with the caller taking chunk 0; returns after every chunk has finished and
+  // rethrows the first exception a worker raised.
+  void run(const PoolJob& job) {
+    grow(job.parts - 1);
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      job_ = job;
+      error_ = nullptr;
+      pending_.store(int(job.parts - 1), std::memory_order_relaxed);
+      gen_.fetch_add(1, std::memory_order_release);
+    }
+    cv_work_.notify_all();
+    std::exception_ptr mine;
+    try {
+      job.call(job.ctx, 0, std::min(job.n, job.chunk));
+    } catch (...) {
+      mine = std::current_exception();
+    }
+    for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
+      if (i < kSpin) {
+        MFCPU_PAUSE();
+      } else {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_done_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+      }
+    }
+    if (mine) std::rethrow_exception(mine);
+    if (error_) std::rethrow_exception(error_);
+  }
+
+  std::mutex submit;  // one job at a time; other callers run their work without the pool
+
+ private:
+  void grow(std::size_t want) {
+    const unsigned long g = gen_.load(std::memory_order_acquire);  // before run() bumps it
+    while (workers_ < want) {
+      const std::size_t idx = workers_++;
+      std::thread([this, idx, g] { loop(idx, g); }).detach();
+    }
+  }
+
+  void loop(std::size_t idx, unsigned long seen) {
+    for (;;) {
+      for (int i = 0; gen_.load(std::memory_order_acquire) == seen; ++i) {
+        if (i < kSpin) {
+          MFCPU_PAUSE();
+        } else {
+          std::unique_lock<std::mutex> lk(m_);
+          cv_work_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+        }
+      }
+      PoolJob job;
+      {  // the generation and its job are read together: run() writes both under m_
+        std::lock_guard<std::mutex> lk(m_);
+        seen = gen_.load(std::memory_order_relaxed);
+        job = job_;
+      }
+      const std::size_t t = idx + 1;
+      if (t >= job.parts) continue;  // this job needs fewer workers
+      const std::size_t b = t * job.chunk, e = std::min(job.n, b + job.chunk);
+      try {
+        if (b < e) job.call(job.ctx, b, e);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(m_);
+        if (!error_) error_ = std::current_exception();
+      }
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(m_);
+        cv_done_.notify_all();
+      }
+    }
+  }
+
+  std::mutex m_;
+  std::condition_variable cv_work_, cv_done_;
+  std::atomic<unsigned long> gen_{0};
+  std::atomic<int> pending_{0};
+  PoolJob job_;
+  std::exception_ptr error_;
+  std::size_t workers_ = 0;
+};
+
+// The process's pool.  It is never destroyed (workers may still be asleep on it at exit), and a
+// forked child, which inherits the memory but not the threads, starts a fresh one.
+inline Pool& pool() {
+  static std::mutex guard;
+  static Pool* p = nullptr;
+  static pid_t owner = 0;
+  std::lock_guard<std::mutex> lk(guard);
+  const pid_t me = getpid();
+  if (p == nullptr || owner != me) {
+    p = new Pool();  // a parent's pool, if any, is abandoned in the child on purpose
+    owner = me;
+  }
+  return *p;
+}
+
+// Marks the threads inside a pool job, so that a nested parallel_for runs inline.
+inline bool& in_parallel_region() {
+  thread_local bool flag = false;
+  return flag;
+}
 
 // grain: the fewest items worth a thread of their own.
 template <class Fn> void parallel_for(std::size_t n, Fn&& fn, std::size_t grain = kGrain) {
   const std::size_t want = std::min<std::size_t>(thread_setting(), (n + grain - 1) / grain);
-  if (want <= 1) {
+  if (want <= 1 || in_parallel_region()) {
     fn(std::size_t(0), n);
     return;
   }
@@ -34,13 +169,35 @@ template <class Fn> void parallel_for(std::size_t n, Fn&& fn, std::size_t grain 
   // output) unless the grain is finer than that.
   const std::size_t align = grain >= 64 ? 64 : 1;
   const std::size_t chunk = ((n + want - 1) / want + align - 1) / align * align;
-  std::vector<std::thread> pool;
-  for (std::size_t t = 1; t < want; ++t) {
-    const std::size_t b = t * chunk, e = std::min(n, b + chunk);
-    if (b < e) pool.emplace_back([=, &fn] { fn(b, e); });
+  const std::size_t parts = (n + chunk - 1) / chunk;
+  if (parts <= 1) {
+    fn(std::size_t(0), n);
+    return;
   }
-  fn(std::size_t(0), std::min(n, chunk));
-  for (auto& th : pool) th.join();
+  using F = std::remove_reference_t<Fn>;
+  PoolJob job;
+  job.call = [](void* ctx, std::size_t b, std::size_t e) {
+    bool& flag = in_parallel_region();
+    const bool was = flag;
+    flag = true;
+    struct Reset {
+      bool& f;
+      bool v;
+      ~Reset() { f = v; }
+    } reset{flag, was};
+    (*static_cast<F*>(ctx))(b, e);
+  };
+  job.ctx = const_cast<void*>(static_cast<const void*>(&fn));
+  job.n = n;
+  job.chunk = chunk;
+  job.parts = parts;
+  Pool& p = pool();
+  std::unique_lock<std::mutex> lk(p.submit, std::try_to_lock);
+  if (!lk.owns_lock()) {  // another thread's job holds the pool: do this one here
+    fn(std::size_t(0), n);
+    return;
+  }
+  p.run(job);
 }
 
 }  // namespace mfcpu
