@@ -94,15 +94,8 @@ void fill_random(const RandomSource& r, std::size_t i0, std::size_t count, std::
     for (std::size_t k = 0; k < count; ++k) out[k] = 0u;
     return;
   }
-  std::size_t k = 0;
-  while (k < count) {
-    const std::uint64_t j = r.offset + i0 + k;
-    const std::uint64_t q = j >> 2;
-    const mf::Philox4 w = mf::philox4x32_10(std::uint32_t(q), std::uint32_t(q >> 32), 0u, 0u,
-                                            std::uint32_t(r.seed), std::uint32_t(r.seed >> 32));
-    for (std::uint32_t m = std::uint32_t(j & 3u); m < 4u && k < count; ++m, ++k)
-      out[k] = mf::top_bits(w.w[m], r.n);
-  }
+  mf::philox_fill(r.seed, r.offset + i0, count, out);
+  for (std::size_t k = 0; k < count; ++k) out[k] = mf::top_bits(out[k], r.n);
 }
 
 // A code_of result that is no code (a NaN into a format without NaN).  32-bit fixed-point

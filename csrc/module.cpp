@@ -61,20 +61,6 @@ template <class W, class In> MF_HD mf::Parts<W> parts(In v) {
 
 constexpr std::size_t kRandomBlock = 1024;  // elements per batch of Philox words
 
-// Philox words for stream positions offset + [i0, i1), generated four at a time into words
-// (kRandomBlock + 8 entries); returns where position offset + i0 lies in it.
-inline const std::uint32_t* philox_block(std::uint64_t seed, std::uint64_t offset, std::size_t i0,
-                                         std::size_t i1, std::uint32_t* words) {
-  const std::uint64_t j0 = offset + i0, q0 = j0 >> 2, q1 = (offset + i1 + 3) >> 2;
-  for (std::uint64_t q = q0; q < q1; ++q) {
-    const mf::Philox4 r = mf::philox4x32_10(std::uint32_t(q), std::uint32_t(q >> 32), 0u, 0u,
-                                            std::uint32_t(seed), std::uint32_t(seed >> 32));
-    std::uint32_t* w = words + 4 * (q - q0);
-    w[0] = r.w[0]; w[1] = r.w[1]; w[2] = r.w[2]; w[3] = r.w[3];
-  }
-  return words + (j0 & 3u);
-}
-
 template <int MODE, class In, class Out>
 void encode_range(const In* x, Out* out, std::size_t b, std::size_t e, const FloatSpec& spec,
                   int sat, int n, int flush, int rsrc, std::uint64_t seed, std::uint64_t offset,
@@ -97,10 +83,11 @@ void encode_range(const In* x, Out* out, std::size_t b, std::size_t e, const Flo
       out[i] = static_cast<Out>(c);
     }
   } else {
-    alignas(64) std::uint32_t words[kRandomBlock + 8];
+    alignas(64) std::uint32_t words[kRandomBlock];
     for (std::size_t i0 = b; i0 < e; i0 += kRandomBlock) {
       const std::size_t i1 = std::min(e, i0 + kRandomBlock);
-      const std::uint32_t* wr = philox_block(seed, offset, i0, i1, words);
+      mf::philox_fill(seed, offset + i0, i1 - i0, words);
+      const std::uint32_t* wr = words;
       for (std::size_t i = i0; i < i1; ++i) {
         const std::uint32_t R = mf::top_bits(wr[i - i0], n);
         const std::uint32_t c = mf::project<W>(f, plan, MODE, n, parts<W>(x[i]), R);
@@ -125,7 +112,7 @@ void encode_range_f32(const float* x, Out* out, std::size_t b, std::size_t e,
   const mf::Plan plan = mf::make_plan(f, MODE, sat, flush);
   const mf::F32Consts k = mf::make_f32_consts(f);
   alignas(64) std::uint32_t codes[kRandomBlock];
-  alignas(64) std::uint32_t words[kRandomBlock + 8];
+  alignas(64) std::uint32_t words[kRandomBlock];
   std::uint32_t acc = 0;
   for (std::size_t i0 = b; i0 < e; i0 += kRandomBlock) {
     const std::size_t m = std::min(e - i0, kRandomBlock);
@@ -138,7 +125,8 @@ void encode_range_f32(const float* x, Out* out, std::size_t b, std::size_t e,
       for (std::size_t i = 0; i < m; ++i)
         codes[i] = mf::project_f32<MODE, kAll>(f, plan, k, n, mf::bits_of(xb[i]), rb[i]);
     } else {
-      const std::uint32_t* wr = philox_block(seed, offset, i0, i0 + m, words);
+      mf::philox_fill(seed, offset + i0, m, words);
+      const std::uint32_t* wr = words;
       for (std::size_t i = 0; i < m; ++i)
         codes[i] = mf::project_f32<MODE, kAll>(f, plan, k, n, mf::bits_of(xb[i]),
                                          mf::top_bits(wr[i], n));

@@ -401,3 +401,20 @@ def test_philox_words(seed, offset, n):
 def test_philox_words_known_answer():
     # seed 0, counter 0: the Random123 known-answer vector ctr=0, key=0
     assert mf.philox_words(0, 0, 4).tolist() == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+
+
+@pytest.mark.parametrize("fmt", ["float8_e4m3fn", "bfloat16", "fixed"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_seeded_stream_every_batch_phase(fmt, dtype, rng):
+    """The C++ loops draw Philox words in lane batches of 8 counters (32 positions) and blocks
+    of 256/1024 elements: every start phase and length around those edges must give the
+    oracle's stream (compared through the explicit random= path, itself checked elsewhere)."""
+    f = mf.FixedFormat(3, 4) if fmt == "fixed" else mf.format(fmt)
+    xs = (rng.standard_normal(2100) * 3).astype(dtype)
+    for offset in (0, 1, 2, 3, 29, 31, 32, 33, 1023, 1025, (1 << 32) - 5):
+        for n in (1, 5, 31, 32, 33, 63, 257, 1024, 1025, 2100):
+            x = xs[:n]
+            R = O.random_stream(9, offset, n, 16).astype(np.uint32)
+            exp = mf.encode(x, f, rounding="stochastic_a", random_bits=16, random=R)
+            got = mf.encode(x, f, rounding="stochastic_a", random_bits=16, seed=9, offset=offset)
+            assert np.array_equal(got, exp), (fmt, offset, n)
