@@ -6,6 +6,7 @@
 #pragma once
 #include <algorithm>
 #include <cstddef>
+#include <limits>
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
@@ -70,8 +71,14 @@ inline void gemm_f32_tile(const float* a, const float* panel, float* c, int K, i
   float out[kGemmRB][kGemmCB];
   for (int r = 0; r < kGemmRB; ++r)
     for (int v = 0; v < kNV; ++v) v_store(&out[r][v * kVW], acc[r][v]);
+  // Arithmetic NaNs leave as the canonical +NaN (arith.h), whatever payload and sign the FMA
+  // produced.
+  const float qnan = std::numeric_limits<float>::quiet_NaN();
   for (int r = 0; r < ni; ++r)
-    for (int j = 0; j < nj; ++j) c[std::size_t(i0 + r) * N + j0 + j] = out[r][j];
+    for (int j = 0; j < nj; ++j) {
+      const float v = out[r][j];
+      c[std::size_t(i0 + r) * N + j0 + j] = v != v ? qnan : v;
+    }
 }
 
 }  // namespace mfcpu

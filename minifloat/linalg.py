@@ -143,7 +143,8 @@ def _float32_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None,
     vb = decode(b, fb, np.float32) if b is not None and fb is not None else None
     if blas:
         s = va @ vb if vb is not None else va.sum(axis=1, keepdims=True)
-    else:
+        s[np.isnan(s)] = np.nan  # arithmetic NaNs are the canonical +NaN (arith.h)
+    else:  # the kernel writes NaNs as the canonical +NaN itself
         M, K = a.shape
         if vb is None:  # a sum is a product with a column of ones (exact products)
             vb = np.ones((K, 1), dtype=np.float32)
@@ -151,7 +152,6 @@ def _float32_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None,
         _core.matmul_f32_seq(np.ascontiguousarray(va), np.ascontiguousarray(vb), s, M, K,
                              vb.shape[1])
     del acc_name
-    s[np.isnan(s)] = np.nan  # arithmetic NaNs are the canonical +NaN (arith.h)
     return encode(s, fo, **projection)
 
 

@@ -684,3 +684,19 @@ def test_float32_kernel_tiles_against_numpy_sequential_reference(shape, rng):
     exp = s.astype(ml_dtypes.bfloat16).view(np.uint16)
     got = mf.matmul(a, b, accumulator="float32", out_format="bfloat16")
     np.testing.assert_array_equal(got.codes, exp)
+
+
+@pytest.mark.parametrize("acc", ["float32", "float32_blas", "exact"])
+def test_matmul_nan_results_are_the_canonical_positive_nan(acc):
+    """design §4: an arithmetic NaN leaves as the canonical +NaN, whatever NaN payload or sign
+    went in (E5M2's negative NaN code 0xFF) or came out of the FMA (inf - inf)."""
+    import ml_dtypes
+
+    plus_nan = int(np.array(np.nan, ml_dtypes.float8_e5m2).view(np.uint8))
+    assert plus_nan == 0x7E
+    e5 = "float8_e5m2"
+    a = mini(np.array([[0x7C, 0xFC], [0xFF, 0x3C], [0x3C, 0x3C]], np.uint8), e5)  # inf, -inf; -NaN
+    b = mini(np.array([[0x3C], [0x3C]], np.uint8), e5)  # 1, 1
+    with np.errstate(all="ignore"):
+        got = mf.matmul(a, b, accumulator=acc).codes.ravel().tolist()
+    assert got == [plus_nan, plus_nan, 0x40]  # inf - inf, -NaN * 1 + 1, 1 + 1 = 2
