@@ -4,11 +4,12 @@
 // The workers are persistent (a pool started on first use and grown when the thread setting
 // grows): starting a std::thread per call cost ~30-100 us on the development VM, as much as
 // the work of a 64K-element decode or a 256^3 GEMM half, so per-call threads made small calls
-// slower with 2 threads than with 1.  After a job a worker spins briefly (kSpin) for the next
-// one, then sleeps on a condition variable.  Binding-side code (CPU only).
+// slower with 2 threads than with 1.  After a job a worker spins briefly (kWorkerSpin) for the
+// next one, then sleeps on a condition variable.  Binding-side code (CPU only).
 #pragma once
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdlib>
@@ -51,9 +52,24 @@ struct PoolJob {
 
 class Pool {
  public:
-  // Spin iterations (each a pause, ~10-50 ns) a thread waits before it sleeps: tens of us,
-  // enough for the next call of a Python sequence (decode, decode, GEMM, encode).
-  static constexpr int kSpin = 1 << 11;
+  // How long a thread spins before it sleeps.  A worker waits kWorkerSpin for the next job:
+  // enough for the next call of a Python sequence (decode, decode, GEMM, encode), short enough
+  // not to hold a core long after the last one.  The caller waits for its workers up to
+  // kCallerSpin: its own core has nothing else to do, and sleeping there cost a context switch
+  // and a wake-up of tens of microseconds on the development VM.
+  static constexpr std::chrono::microseconds kWorkerSpin{200}, kCallerSpin{2000};
+
+  // Spins (pausing) until done() or `limit` has passed; returns done().
+  template <class Done> static bool spin(Done&& done, std::chrono::microseconds limit) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+      for (int i = 0; i < 64; ++i) {
+        if (done()) return true;
+        MFCPU_PAUSE();
+      }
+      if (std::chrono::steady_clock::now() - t0 > limit) return done();
+    }
+  }
 
   // Runs `job` with the caller taking chunk 0; returns after every chunk has finished and
   // rethrows the first exception a worker raised.
@@ -73,13 +89,10 @@ class Pool {
     } catch (...) {
       mine = std::current_exception();
     }
-    for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
-      if (i < kSpin) {
-        MFCPU_PAUSE();
-      } else {
-        std::unique_lock<std::mutex> lk(m_);
-        cv_done_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
-      }
+    const auto finished = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+    if (!spin(finished, kCallerSpin)) {
+      std::unique_lock<std::mutex> lk(m_);
+      cv_done_.wait(lk, finished);
     }
     if (mine) std::rethrow_exception(mine);
     if (error_) std::rethrow_exception(error_);
@@ -98,13 +111,10 @@ class Pool {
 
   void loop(std::size_t idx, unsigned long seen) {
     for (;;) {
-      for (int i = 0; gen_.load(std::memory_order_acquire) == seen; ++i) {
-        if (i < kSpin) {
-          MFCPU_PAUSE();
-        } else {
-          std::unique_lock<std::mutex> lk(m_);
-          cv_work_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
-        }
+      const auto posted = [&] { return gen_.load(std::memory_order_acquire) != seen; };
+      if (!spin(posted, kWorkerSpin)) {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_work_.wait(lk, posted);
       }
       PoolJob job;
       {  // the generation and its job are read together: run() writes both under m_
