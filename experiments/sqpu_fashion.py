@@ -21,10 +21,13 @@ def main() -> int:
     p.add_argument("--policies", nargs="+", default=["sqpu", "fp32"])
     p.add_argument("--model", default="lenet5", help="a minifloat.nn model name "
                    "(default: %(default)s; e.g. alexnet_small, resnet8)")
+    p.set_defaults(lr=None)
     args = p.parse_args()
+    if args.lr is None:  # alexnet_small (no batch norm) diverged at 0.05 with 8-bit parameters
+        args.lr = 0.05 if args.model == "lenet5" else 0.02
     ds, tr, te = C.load("fashion-mnist", args)
-    print(f"fashion-mnist: {len(tr[1])} train / {len(te[1])} test, {args.epochs} epochs",
-          file=sys.stderr)
+    print(f"fashion-mnist: {len(tr[1])} train / {len(te[1])} test, {args.epochs} epochs, "
+          f"{args.model}, lr {args.lr}", file=sys.stderr)
     runs = {pol: [C.train(pol, tr, te, args, s, model=args.model) for s in args.seeds]
             for pol in args.policies}
     rows = []
