@@ -48,6 +48,7 @@ struct PoolJob {
   void (*call)(void*, std::size_t, std::size_t) = nullptr;
   void* ctx = nullptr;
   std::size_t n = 0, chunk = 0, parts = 0;
+  bool spin = true;  // false when there are more threads than cores (see Pool)
 };
 
 class Pool {
@@ -57,6 +58,8 @@ class Pool {
   // not to hold a core long after the last one.  The caller waits for its workers up to
   // kCallerSpin: its own core has nothing else to do, and sleeping there cost a context switch
   // and a wake-up of tens of microseconds on the development VM.
+  // With more threads than cores (MINIFLOAT_NUM_THREADS above the core count) nobody spins:
+  // a spinning thread would hold a core another one of the job needs.
   static constexpr std::chrono::microseconds kWorkerSpin{200}, kCallerSpin{2000};
 
   // Spins (pausing) until done() or `limit` has passed; returns done().
@@ -90,7 +93,7 @@ class Pool {
       mine = std::current_exception();
     }
     const auto finished = [&] { return pending_.load(std::memory_order_acquire) == 0; };
-    if (!spin(finished, kCallerSpin)) {
+    if (!spin(finished, job.spin ? kCallerSpin : std::chrono::microseconds(0))) {
       std::unique_lock<std::mutex> lk(m_);
       cv_done_.wait(lk, finished);
     }
@@ -110,9 +113,10 @@ class Pool {
   }
 
   void loop(std::size_t idx, unsigned long seen) {
+    bool spin_after = true;  // as the last job said
     for (;;) {
       const auto posted = [&] { return gen_.load(std::memory_order_acquire) != seen; };
-      if (!spin(posted, kWorkerSpin)) {
+      if (!spin(posted, spin_after ? kWorkerSpin : std::chrono::microseconds(0))) {
         std::unique_lock<std::mutex> lk(m_);
         cv_work_.wait(lk, posted);
       }
@@ -122,6 +126,7 @@ class Pool {
         seen = gen_.load(std::memory_order_relaxed);
         job = job_;
       }
+      spin_after = job.spin;
       const std::size_t t = idx + 1;
       if (t >= job.parts) continue;  // this job needs fewer workers
       const std::size_t b = t * job.chunk, e = std::min(job.n, b + job.chunk);
@@ -201,6 +206,8 @@ template <class Fn> void parallel_for(std::size_t n, Fn&& fn, std::size_t grain 
   job.n = n;
   job.chunk = chunk;
   job.parts = parts;
+  static const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  job.spin = thread_setting() <= cores;
   Pool& p = pool();
   std::unique_lock<std::mutex> lk(p.submit, std::try_to_lock);
   if (!lk.owns_lock()) {  // another thread's job holds the pool: do this one here
