@@ -406,9 +406,10 @@ def test_philox_words_known_answer():
 @pytest.mark.parametrize("fmt", ["float8_e4m3fn", "bfloat16", "fixed"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_seeded_stream_every_batch_phase(fmt, dtype, rng):
-    """The C++ loops draw Philox words in lane batches of 8 counters (32 positions) and blocks
-    of 256/1024 elements: every start phase and length around those edges must give the
-    oracle's stream (compared through the explicit random= path, itself checked elsewhere)."""
+    """The C++ loops draw Philox words with philox_fill (a partial first and last block of 4
+    positions around whole ones) in blocks of 256/1024 elements: every start phase and length
+    around those edges must give the oracle's stream (compared through the explicit random=
+    path, itself checked elsewhere)."""
     f = mf.FixedFormat(3, 4) if fmt == "fixed" else mf.format(fmt)
     xs = (rng.standard_normal(2100) * 3).astype(dtype)
     for offset in (0, 1, 2, 3, 29, 31, 32, 33, 1023, 1025, (1 << 32) - 5):
