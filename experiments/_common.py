@@ -62,9 +62,17 @@ def train(policy: Any, train_data: Any, test_data: Any, args: argparse.Namespace
           model: str = "lenet5") -> dict[str, Any]:
     """One run; returns the FitResult dict plus a policy label and wall time."""
     t0 = time.perf_counter()
+
+    def log_epoch(ev: dict[str, Any]) -> None:
+        if ev["event"] == "epoch":
+            print(f"    epoch {ev['epoch']}: train loss {ev['train_loss']:.4f}, test acc "
+                  f"{100 * (ev['test_acc'] or 0.0):.2f}% ({ev['seconds']:.0f} s)",
+                  file=sys.stderr, flush=True)
+
     res = nn.fit(model, train_data, test_data, policy=policy, epochs=args.epochs,
                  batch_size=args.batch_size, lr=args.lr,
-                 schedule=None if args.schedule == "none" else args.schedule, seed=seed)
+                 schedule=None if args.schedule == "none" else args.schedule, seed=seed,
+                 callback=log_epoch)
     d = res.to_dict()
     d["label"] = nn.get_policy(policy).name
     d["wall_seconds"] = time.perf_counter() - t0
