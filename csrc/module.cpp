@@ -87,9 +87,8 @@ void encode_range(const In* x, Out* out, std::size_t b, std::size_t e, const Flo
     for (std::size_t i0 = b; i0 < e; i0 += kRandomBlock) {
       const std::size_t i1 = std::min(e, i0 + kRandomBlock);
       mf::philox_fill(seed, offset + i0, i1 - i0, words);
-      const std::uint32_t* wr = words;
       for (std::size_t i = i0; i < i1; ++i) {
-        const std::uint32_t R = mf::top_bits(wr[i - i0], n);
+        const std::uint32_t R = mf::top_bits(words[i - i0], n);
         const std::uint32_t c = mf::project<W>(f, plan, MODE, n, parts<W>(x[i]), R);
         acc |= std::uint32_t(c == mf::NO_CODE);
         out[i] = static_cast<Out>(c);
@@ -126,10 +125,9 @@ void encode_range_f32(const float* x, Out* out, std::size_t b, std::size_t e,
         codes[i] = mf::project_f32<MODE, kAll>(f, plan, k, n, mf::bits_of(xb[i]), rb[i]);
     } else {
       mf::philox_fill(seed, offset + i0, m, words);
-      const std::uint32_t* wr = words;
       for (std::size_t i = 0; i < m; ++i)
         codes[i] = mf::project_f32<MODE, kAll>(f, plan, k, n, mf::bits_of(xb[i]),
-                                         mf::top_bits(wr[i], n));
+                                               mf::top_bits(words[i], n));
     }
     Out* ob = out + i0;
     if (f.has_nan) {  // NO_CODE only comes from NaN input into a format without NaN

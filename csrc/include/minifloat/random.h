@@ -51,8 +51,7 @@ MF_HD uint32_t philox_word(uint64_t seed, uint64_t j) {
 MF_HD void philox_fill(uint64_t seed, uint64_t j0, uint64_t count, uint32_t* out) {
   const uint32_t s0 = uint32_t(seed), s1 = uint32_t(seed >> 32);
   uint64_t k = 0;
-  const uint64_t head = (4u - (j0 & 3u)) & 3u;  // positions before the first whole block
-  if (head != 0 && count != 0) {
+  if ((j0 & 3u) != 0 && count != 0) {  // j0 inside a block: its tail comes first
     const uint64_t q = j0 >> 2;
     const Philox4 r = philox4x32_10(uint32_t(q), uint32_t(q >> 32), 0u, 0u, s0, s1);
     for (uint32_t m = uint32_t(j0 & 3u); m < 4u && k < count; ++m, ++k) out[k] = r.w[m];
