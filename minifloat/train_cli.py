@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from .nn.policy import POLICIES
+
 DEFAULT_EPOCHS = 3
 DATASET_CHOICES = ("bundled", "fashion-mnist", "mnist", "cifar10")
 DEVICE_CHOICES = ("cpu", "cuda")
@@ -95,8 +97,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-download", action="store_true",
                    help="never download; fail when the files are not found")
     p.add_argument("--policy", default="asymmetric8",
-                   help="quantisation policy: a preset (fp32, asymmetric8, asymmetric8_dynamic, "
-                        "asymmetric12_trunc, e4m3, e5m2, sqpu, sakr8) or a JSON file")
+                   help="quantisation policy: a preset (" + ", ".join(POLICIES) + ") or a JSON "
+                        "file")
     p.add_argument("--format", default=None, dest="number_format", metavar="FORMAT",
                    help="put every quantised role of the policy in this format (e4m3, e5m2, "
                         "binary8p3, ...)")

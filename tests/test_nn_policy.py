@@ -171,6 +171,98 @@ def test_dynamic_and_delayed_offsets_on_crafted_tensors():
     assert qe.offset == 18
 
 
+def test_init_offset_is_fixed_by_the_first_tensor():
+    pol = nn.QuantPolicy(weights=nn.RoleSpec(E4M3, offset=nn.OffsetSpec("init")),
+                         biases=nn.RoleSpec(E4M3, offset=nn.OffsetSpec("init", value=3)))
+    ctx = nn.QuantContext(pol)
+    qw = ctx.quantizer("w", "weights")
+    qw(np.array([0.1, -0.3], np.float32))  # 0.3 * 2^10 = 307.2 <= 448 < 614.4
+    assert qw.offset == 10
+    # later tensors keep it: 4.0 * 2^10 overflows and saturates to 448 * 2^-10
+    out = qw(np.array([4.0, -0.001], np.float32))
+    assert qw.offset == 10
+    assert out[0] == 448 * 2.0**-10 and _on_grid(out * 2.0**10, E4M3)
+    qw(np.array([1e-6], np.float32))
+    assert qw.offset == 10
+    qb = ctx.quantizer("b", "biases")
+    qb(np.zeros(4, np.float32))  # all zeros: the value, fixed from now on
+    qb(np.array([0.001], np.float32))
+    assert qb.offset == 3
+
+
+def _on_fixed_grid(x, k):
+    """x lies on the grid {j * 2^-(7+k)}."""
+    y = np.asarray(x, np.float64) * 2.0 ** (7 + k)
+    return bool(np.array_equal(y, np.round(y)))
+
+
+def _sqpu_scaled_step(g_scale, seed, lr=0.05):
+    """One SGD step (momentum 0) of a single weight tensor under sqpu_scaled."""
+    from minifloat.nn.optim import SGD
+    from minifloat.nn.tensor import Parameter
+
+    rng = np.random.default_rng(seed)
+    w0 = (rng.normal(0, 0.02, (40, 50))).astype(np.float32)
+    ctx = nn.QuantContext(nn.get_policy("sqpu_scaled"), seed=seed)
+    p = Parameter(w0, "weights", "w")
+    p.attach(ctx)
+    opt = SGD([p], lr=lr, momentum=0.0, ctx=ctx)
+    before = p.data.copy()
+    p.grad = (rng.normal(0, g_scale, w0.shape)).astype(np.float32)
+    off = ctx.stream
+    opt.step()
+    return p, before, off
+
+
+@pytest.mark.parametrize("g_scale", [0.3, 0.01])
+def test_sqpu_scaled_update_is_one_stochastic_rounding_onto_the_parameter_grid(g_scale):
+    """w <- w - SR(lr * g) on the parameter's own fixed-point grid (offset chosen at
+    initialisation), checked code by code against the oracle's fixed-point projection and
+    Philox stream."""
+    from fractions import Fraction
+
+    p, before, off = _sqpu_scaled_step(g_scale, seed=11)
+    q = nn.fixed_point(0, 7)
+    k = p.quantizer.offset
+    amax = float(np.abs(p.init_value).max())  # largest k with amax * 2^k <= 127/128
+    assert amax * 2.0**k <= 127 / 128 < amax * 2.0 ** (k + 1)
+    assert k >= 2  # a finer grid than Q0.7 for these small weights
+    assert _on_fixed_grid(p.data, k)
+    n = p.size
+    R = oracle.random_stream(11, off, n, 16)
+    u = (np.float32(0.05) * p.grad).ravel()
+    scale = Fraction(2) ** k
+    expected = []
+    for i in range(n):
+        cu = oracle.fixed_project(q, Fraction(float(u[i])) * scale, "stochastic_c", "finite",
+                                  16, int(R[i]))
+        w = Fraction(float(before.ravel()[i])) * scale - oracle.fixed_decode(q, cu)
+        expected.append(oracle.fixed_project(q, w))  # exact on the grid, or saturated
+    np.testing.assert_array_equal(p.stored.codes.ravel().astype(np.int64), expected)
+    assert p.stored.scale_exp == -k
+
+
+def test_param_offset_follows_a_quantised_master_copy_and_is_updates_only():
+    from minifloat.nn.optim import SGD
+    from minifloat.nn.tensor import Parameter
+
+    pol = nn.QuantPolicy(weights=nn.RoleSpec(E4M3, offset=4),
+                         master_weights=nn.RoleSpec(E5M10, offset=nn.OffsetSpec("dynamic")),
+                         updates=nn.RoleSpec(E5M10, offset="param"))
+    ctx = nn.QuantContext(pol)
+    p = Parameter(np.full((3,), 0.2, np.float32), "weights", "w")
+    p.attach(ctx)
+    opt = SGD([p], lr=0.1, momentum=0.0, ctx=ctx)
+    p.grad = np.array([1e-3, -2e-3, 0.0], np.float32)
+    opt.step()
+    # the master copy's dynamic offset for amax 0.2: 0.2 * 2^18 <= 65504 < 0.2 * 2^19
+    assert ctx.quantizers["w.master_weights"].offset == 18
+    assert ctx.quantizers["w.updates"].offset == 18  # followed it (its own value is 0)
+    for role in ("weights", "errors", "master_weights"):
+        with pytest.raises(ValueError, match=f"{role}: offset mode 'param'"):
+            nn.QuantPolicy(**{role: nn.RoleSpec(E4M3, offset="param")})
+
+
 def test_offsets_recorded_per_step_with_bias_and_scale_views():
     x, y = _data(96)
     r = nn.fit("lenet5", (x, y), policy="asymmetric8_dynamic", epochs=1, batch_size=32, seed=0)
@@ -229,7 +321,7 @@ def test_fit_is_deterministic_with_a_seed():
                for pa, pc in zip(a.model.parameters(), c.model.parameters()))
 
 
-@pytest.mark.parametrize("policy", ["fp32", "asymmetric8", "sqpu"])
+@pytest.mark.parametrize("policy", ["fp32", "asymmetric8", "sqpu", "sqpu_scaled"])
 def test_training_loss_drops(policy):
     x, y = _data(512, seed=2)
     r = nn.fit("lenet5", (x[:384], y[:384]), (x[384:], y[384:]), policy=policy, epochs=3,

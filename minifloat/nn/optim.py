@@ -10,6 +10,10 @@ learning rate lr, momentum mu, weight decay lambda:
     update="master":  w_m = Q_master(w_m - Q_updates(lr * d));  w = Q_weights(w_m)
     update="direct":  w   = Q_weights(w - Q_updates(lr * d))     (SQPU; no master copy)
 
+An updates role with offset mode "param" rounds ``lr * d`` onto the grid of the tensor it is
+added to (w, or a quantised w_m), so with the same format the subtraction is exact and the
+update's stochastic rounding is the only rounding of the step.
+
 ``Q_master`` with a float32 role is the usual float32 master copy; with a low-precision
 format it is a Sakr-style weight accumulator. Direct mode with stochastic rounding of the
 updates is Buron et al.'s quantised parameter update.
@@ -103,6 +107,9 @@ class SGD:
             qu = self._quantizer(p, "updates")
             u = lr * d
             if qu is not None:
+                if qu.spec.offset.mode == "param":  # round onto the updated tensor's grid
+                    qu.follow(self._quantizer(p, "master_weights") if i in self.master
+                              else p.quantizer)
                 u = qu(u)
             new = (base - u).astype(p.data.dtype)
             if i in self.master:

@@ -87,6 +87,7 @@ class TensorQuantizer:
         self._history: deque[float] = deque(maxlen=spec.offset.history)
         self._fmax = format_max(spec.format) if spec.quantized else float("inf")
         self._last_step = -1
+        self._frozen = False  # "init" mode: offset fixed by the first tensor
 
     @property
     def quantized(self) -> bool:
@@ -106,19 +107,26 @@ class TensorQuantizer:
 
     def _choose_offset(self, x: np.ndarray) -> None:
         o = self.spec.offset
-        if o.mode == "static":
-            return
+        if o.mode in ("static", "param") or self._frozen:
+            return  # "param": set by the optimizer (follow)
         amax = float(np.max(np.abs(x))) if x.size else 0.0
         finite = amax > 0 and np.isfinite(amax)
-        if o.mode == "dynamic":
-            if finite:
-                self.offset = min(max(select_offset(amax, self._fmax, o.margin), o.min), o.max)
-        else:  # delayed: the history of previous amaxes, then this one joins it
-            ref = max(self._history) if self._history else (amax if finite else 0.0)
-            if ref > 0:
-                self.offset = min(max(select_offset(ref, self._fmax, o.margin), o.min), o.max)
+        ref = amax if finite else 0.0
+        if o.mode == "init":
+            self._frozen = True
+        elif o.mode == "delayed":  # the history of previous amaxes, then this one joins it
+            if self._history:
+                ref = max(self._history)
             if finite and self.ctx.training:  # evaluation tensors do not enter the history
                 self._history.append(amax)
+        if ref > 0:
+            self.offset = min(max(select_offset(ref, self._fmax, o.margin), o.min), o.max)
+
+    def follow(self, other: TensorQuantizer | None) -> None:
+        """Offset mode "param": take ``other``'s current offset (the tensor this slot's values
+        are added to); the role's ``value`` when ``other`` is None or not quantised."""
+        self.offset = (other.offset if other is not None and other.spec.quantized
+                       else self.spec.offset.value)
 
     def _record(self) -> None:
         ctx = self.ctx
