@@ -64,9 +64,9 @@ class OffsetSpec:
             tensor is float32).
         value: the static offset; for dynamic modes the offset used when amax is 0 or not
             finite, until a finite amax has been seen.
-        margin: binades of headroom kept above amax (dynamic modes).
+        margin: binades of headroom kept above amax (dynamic, delayed and init modes).
         history: amax history length (delayed mode).
-        min: lowest allowed offset (dynamic modes clamp to ``[min, max]``).
+        min: lowest allowed offset (those modes clamp to ``[min, max]``).
         max: highest allowed offset.
     """
 
