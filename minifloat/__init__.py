@@ -5,15 +5,27 @@
 array([0.3125,    nan])
 """
 
+from . import fixed as fixed  # noqa: F401 - mf.fixed, mf.lns: the user-facing namespaces
+from . import lns as lns  # noqa: F401
 from .array import MiniArray, asarray, from_codes, full, ones, zeros
+from .backends import include_dir
 from .backends.cpu import get_num_threads, set_num_threads
 from .codec import decode, encode, philox_words, quantize
-from .fixed import FixedFormat
-from .formats import ALIASES, PRESETS, FloatFormat, format, p3109
+from .formats import (
+    ALIASES,
+    LNS_PRESETS,
+    PRESETS,
+    FixedFormat,
+    FloatFormat,
+    Format,
+    FormatLike,
+    LNSFormat,
+    format,
+    p3109,
+)
 from .io import from_ml_dtypes, load, save
 from .linalg import conv2d, dot, einsum, matmul, mean, tensordot
 from .linalg import sum as sum  # noqa: A004 - mf.sum shadows builtins.sum only inside minifloat
-from .lns import LNS_PRESETS, LNSFormat
 from .ops import (
     absolute,
     add,
@@ -40,12 +52,8 @@ __version__ = "0.1.0"
 def get_include() -> str:
     """Folder holding the installed header core (``minifloat/*.h``): the same files the C++
     extension was built from, for the GPU backend (NVRTC) and for C++ users."""
-    import os
+    return include_dir()
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    installed = os.path.join(here, "include")
-    # An editable install runs from the checkout, where the headers are in csrc/include.
-    return installed if os.path.isdir(installed) else os.path.join(here, "..", "csrc", "include")
 
 # Submodules imported on first use (``mf.data``), so ``import minifloat`` stays light.
 _LAZY_SUBMODULES = ("data", "hw", "nn")
@@ -66,5 +74,5 @@ __all__ = [
     "square", "subtract", "from_ml_dtypes", "load", "save",
     "ALIASES", "PRESETS", "ROUNDINGS", "SATURATIONS", "FloatFormat", "config", "decode",
     "encode", "format", "get_include", "get_num_threads", "p3109", "philox_words", "quantize",
-    "set_num_threads", "FixedFormat", "LNSFormat", "LNS_PRESETS",
+    "set_num_threads", "FixedFormat", "LNSFormat", "LNS_PRESETS", "Format", "FormatLike",
 ]

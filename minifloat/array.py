@@ -8,25 +8,42 @@ what hardware implementing the format and rounding would produce (:mod:`minifloa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from .codec import FormatLike, decode, encode
-from .formats import FloatFormat, format
+from .codec import decode, encode
+from .formats import FloatFormat, FormatLike, format
 
-# ufuncs handled, mapped to minifloat.ops functions (by name) or to comparisons.
-_ARITH_UFUNCS = {
-    "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
-    "true_divide": "divide", "negative": "negative", "positive": "positive",
-    "absolute": "absolute", "sqrt": "sqrt", "square": "square", "reciprocal": "reciprocal",
-    "maximum": "maximum", "minimum": "minimum", "fmax": "fmax", "fmin": "fmin",
-}
+# What computes on MiniArrays lives in the layers above this module, which register it here
+# when they are imported (NEP 18's HANDLED_FUNCTIONS pattern), so that this module never
+# imports them:
+#   HANDLERS["ufunc"](name, inputs, out, where)     arithmetic ufuncs      (minifloat.ops)
+#   HANDLERS["astype"](a, fmt, **projection)        projection             (minifloat.ops)
+#   HANDLERS["matmul"|"sum"|"mean"|"dot"](...)      accumulation           (minifloat.linalg)
+#   HANDLERS["extreme"](a, "maximum"|"minimum", axis=, keepdims=)          (minifloat.linalg)
+#   FUNCTIONS[np.func]                              __array_function__     (minifloat.linalg)
+HANDLERS: dict[str, Callable[..., Any]] = {}
+FUNCTIONS: dict[Any, Callable[..., Any]] = {}
+
+# ufuncs computed by HANDLERS["ufunc"] (minifloat.ops), and the ones decided on exact values.
+ARITH_UFUNCS = frozenset({
+    "add", "subtract", "multiply", "divide", "true_divide", "negative", "positive",
+    "absolute", "sqrt", "square", "reciprocal", "maximum", "minimum", "fmax", "fmin",
+})
 _VALUE_UFUNCS = {  # exact on decoded values, bool results
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "isnan", "isinf",
     "isfinite", "signbit",
 }
+
+
+def _handler(name: str) -> Callable[..., Any]:
+    try:
+        return HANDLERS[name]
+    except KeyError:  # only when minifloat.array is used without the package __init__
+        raise RuntimeError(f"no MiniArray implementation of {name!r} is registered; "
+                           "import minifloat") from None
 
 
 class MiniArray:
@@ -117,9 +134,7 @@ class MiniArray:
 
     def astype(self, fmt: FormatLike, **projection: Any) -> MiniArray:
         """Projection into another format (exact values rounded once)."""
-        from . import ops
-
-        return ops.apply("positive", self, out_format=format(fmt), **projection)
+        return _handler("astype")(self, format(fmt), **projection)
 
     def values(self, dtype: Any = None) -> np.ndarray:
         """Decoded values: float32 when every value of the format is a float32, else float64."""
@@ -144,8 +159,6 @@ class MiniArray:
 
     # ---- NumPy protocols ----
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        from . import linalg, ops
-
         name = ufunc.__name__
         out = kwargs.pop("out", None)
         if isinstance(out, tuple):
@@ -160,8 +173,8 @@ class MiniArray:
             if kwargs or out is not None or where is not True:
                 raise TypeError(f"{name}.reduce supports axis= and keepdims= only")
             if name == "add":
-                return linalg.sum(inputs[0], axis=axis, keepdims=keepdims)
-            return linalg.extreme(inputs[0], name, axis=axis, keepdims=keepdims)
+                return _handler("sum")(inputs[0], axis=axis, keepdims=keepdims)
+            return _handler("extreme")(inputs[0], name, axis=axis, keepdims=keepdims)
         if method != "__call__":
             raise TypeError(f"{name}.{method} is not supported on MiniArray")
         if kwargs.pop("dtype", None) is not None or kwargs.pop("casting", "same_kind") \
@@ -173,33 +186,21 @@ class MiniArray:
         if name == "matmul":
             if out is not None or where is not True:
                 raise TypeError("matmul: out= and where= are not supported on MiniArray")
-            return linalg.matmul(*inputs)
+            return _handler("matmul")(*inputs)
         if name in _VALUE_UFUNCS:
-            vals = [ops.values_of(x) for x in inputs]
+            vals = [decode(x.codes, x.format) if isinstance(x, MiniArray) else x
+                    for x in inputs]
             return ufunc(*vals, out=out, where=where) if out is not None else \
                 ufunc(*vals, where=where) if where is not True else ufunc(*vals)
-        if name not in _ARITH_UFUNCS:
+        if name not in ARITH_UFUNCS:
             raise TypeError(f"ufunc {name!r} is not supported on MiniArray; use np.asarray(a) "
                             "to compute on the decoded float values")
-        fn = getattr(ops, _ARITH_UFUNCS[name])
         if out is not None and not isinstance(out, MiniArray):
             raise TypeError(f"{name}: out= must be a MiniArray")
-        if name in ("maximum", "minimum", "fmax", "fmin"):
-            return fn(*inputs, out=out, where=where)
-        if name == "reciprocal":
-            res = fn(*inputs)
-            if out is None:
-                return res
-            np.copyto(out.codes, res.codes, where=np.asarray(where, dtype=bool))
-            return out
-        if name == "square":
-            return ops.apply("multiply", inputs[0], inputs[0], out=out, where=where)
-        return ops.apply(_ARITH_UFUNCS[name], *inputs, out=out, where=where)
+        return _handler("ufunc")(name, inputs, out, where)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        from . import linalg
-
-        impl = linalg.ARRAY_FUNCTIONS.get(func)
+        impl = FUNCTIONS.get(func)
         if impl is None:
             raise TypeError(f"{func.__module__}.{func.__name__} is not supported on MiniArray; "
                             "use np.asarray(a) to work on the decoded float values")
@@ -230,33 +231,25 @@ class MiniArray:
 
     def sum(self, axis: Any = None, **kw: Any) -> MiniArray:
         """Sum with the accumulation rules of :func:`minifloat.linalg.sum`."""
-        from . import linalg
-
-        return linalg.sum(self, axis=axis, **kw)
+        return _handler("sum")(self, axis=axis, **kw)  # type: ignore[no-any-return]
 
     def mean(self, axis: Any = None, **kw: Any) -> MiniArray:
         """Mean: the accumulated sum divided by the count, rounded once."""
-        from . import linalg
-
-        return linalg.mean(self, axis=axis, **kw)
+        return _handler("mean")(self, axis=axis, **kw)  # type: ignore[no-any-return]
 
     def max(self, axis: Any = None, keepdims: bool = False) -> MiniArray:
         """Largest value (NaN propagates)."""
-        from . import linalg
-
-        return linalg.extreme(self, "maximum", axis=axis, keepdims=keepdims)
+        return _handler("extreme")(self, "maximum", axis=axis,  # type: ignore[no-any-return]
+                                   keepdims=keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False) -> MiniArray:
         """Smallest value (NaN propagates)."""
-        from . import linalg
-
-        return linalg.extreme(self, "minimum", axis=axis, keepdims=keepdims)
+        return _handler("extreme")(self, "minimum", axis=axis,  # type: ignore[no-any-return]
+                                   keepdims=keepdims)
 
     def dot(self, other: Any, **kw: Any) -> MiniArray:
         """Dot product (see :func:`minifloat.linalg.dot`)."""
-        from . import linalg
-
-        return linalg.dot(self, other, **kw)
+        return _handler("dot")(self, other, **kw)  # type: ignore[no-any-return]
 
     def to_ml_dtypes(self) -> np.ndarray:
         """Zero-copy view as the ml_dtypes array type of the same format."""

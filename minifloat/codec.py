@@ -6,15 +6,13 @@ value; ``decode(codes)`` gives exact values; ``quantize = decode(encode(x))``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import rounding as rnd
 from .backends import cpu, cuda
-from .formats import FloatFormat, format
-
-FormatLike = Union[FloatFormat, str]
+from .formats import FixedFormat, FloatFormat, FormatLike, LNSFormat, format
 
 _ML_DTYPES_NAMES = {
     "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
@@ -199,9 +197,22 @@ def encode_resolved(x: Any, f: FloatFormat, p: Projection, out: np.ndarray) -> b
     if isinstance(f, FloatFormat):
         return cpu.encode(a, f, p.mode, p.sat, p.nbits, p.flush, p.rsrc, p.seed, p.offset,
                           p.random, out)
-    # fixed point and LNS have codecs of their own (minifloat.fixed, minifloat.lns)
-    return bool(f._encode_into(a, p.mode, p.sat, p.nbits, p.rsrc, p.seed, p.offset, p.random,
-                               out))
+    if isinstance(f, FixedFormat):
+        return cpu.fixed_encode(a, f, p.mode, p.sat, p.nbits, p.rsrc, p.seed, p.offset,
+                                p.random, out)
+    if isinstance(f, LNSFormat):
+        return cpu.lns_encode(a, f, p.mode, p.sat, p.nbits, p.rsrc, p.seed, p.offset, p.random,
+                              out)
+    raise TypeError(f"fmt must be a FloatFormat, FixedFormat or LNSFormat, got {f!r}")
+
+
+def _decode_into(c: np.ndarray, f: Any, out: np.ndarray) -> int:
+    """Values of contiguous codes ``c`` of ``f`` into ``out``; returns the max code."""
+    if isinstance(f, FloatFormat):
+        return cpu.decode(c, f, out)
+    if isinstance(f, FixedFormat):
+        return cpu.fixed_decode(c, f, out)
+    return cpu.lns_decode(c, f, out)
 
 
 def decode(codes: Any, fmt: FormatLike, dtype: Any = np.float64) -> np.ndarray:
@@ -226,8 +237,7 @@ def decode(codes: Any, fmt: FormatLike, dtype: Any = np.float64) -> np.ndarray:
     c = _c_contiguous(c)
     work = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
     out = np.empty(c.shape, dtype=work)
-    top = (cpu.decode(c, f, out) if isinstance(f, FloatFormat) else f._decode_into(c, out)) \
-        if c.size else 0
+    top = _decode_into(c, f, out) if c.size else 0
     if top >= f.num_codes:
         raise ValueError(f"codes must be in 0..{f.num_codes - 1} for {f}")
     return out if work == dt else out.astype(dt)

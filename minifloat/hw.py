@@ -9,8 +9,10 @@ that the package's correctly rounded operations produce (``mf.add`` ... on MiniA
 Each vector also carries exception flags, each computed exactly (IEEE 754 §7 names):
 
     bit 0  NV  invalid: the exact result is NaN and no operand is NaN
-                (inf - inf, 0 * inf, 0 / 0, inf / inf, sqrt(x < 0), fma with 0 * inf)
-    bit 1  DZ  divide by zero: a finite non-zero dividend and a zero divisor
+                (inf - inf, 0 * inf, 0 / 0, inf / inf, sqrt(x < 0), fma with 0 * inf,
+                x / 0 with an unsigned zero)
+    bit 1  DZ  divide by zero: a finite non-zero dividend and a signed zero divisor (an
+                unsigned zero divisor, as in P3109 formats, makes x / 0 NaN: NV instead)
     bit 2  OF  out of range: the exact result x is finite and its magnitude rounded to the
                 result format's precision with an unbounded exponent range (P3109 §4.7.3
                 step 1, same rounding mode and random bits) exceeds the largest finite value
@@ -51,7 +53,8 @@ import numpy as np
 from . import ops as _ops
 from .array import from_codes
 from .codec import decode, encode, philox_words
-from .formats import FloatFormat, format
+from .formats import FloatFormat, LNSFormat, format
+from .formats.lns_add import Interp, parse_lns_add
 from .rounding import (
     SATURATIONS,
     STOCHASTIC,
@@ -255,9 +258,15 @@ def _class_representatives(v: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(v) & (v != 0), np.sign(v), v)
 
 
-def _exact_class(op: str, vals: list[np.ndarray]) -> np.ndarray:
-    """float64 class representative of the exact result (NaN, ±inf, or finite)."""
+def _exact_class(op: str, vals: list[np.ndarray], divisor_zero_unsigned: bool = False
+                 ) -> np.ndarray:
+    """float64 class representative of the exact result (NaN, ±inf, or finite).
+
+    ``divisor_zero_unsigned``: the divisor's format has one, unsigned zero, so ``x / 0`` is
+    NaN for every x (P3109's Divide; docs/semantics.md §3)."""
     r = [_class_representatives(v) for v in vals]
+    if op == "div" and divisor_zero_unsigned:
+        return np.where(r[1] == 0, np.nan, _exact_class(op, vals))
     with np.errstate(all="ignore"):
         if op == "add":
             return r[0] + r[1]
@@ -391,7 +400,7 @@ def _flags(op: str, inputs: list[np.ndarray], fin: Any, fout: Any, result: np.nd
     flags |= np.where(np.isnan(xcls) & ~any_nan, FLAG_BITS["NV"], 0).astype(np.uint64)
     if op == "div":
         a, b = in_values
-        dz = np.isfinite(a) & (a != 0) & (b == 0)
+        dz = np.isfinite(a) & (a != 0) & (b == 0) & ~np.isnan(xcls)  # unsigned 0: NV
         flags |= np.where(dz, FLAG_BITS["DZ"], 0).astype(np.uint64)
     idx = np.flatnonzero(np.isfinite(xcls))
     got = _range_flags(op, [c[idx] for c in inputs], fin, fout, result[idx], rounding, nbits,
@@ -510,7 +519,7 @@ def vectors(
         inputs, exhaustive = _operand_codes([_num_codes(fin)] * arity, count, seed)
         in_values = [decode(c, fin) for c in inputs]
         in_fields = [Field(n, int(fin.bits)) for n in "abc"[:arity]]
-    xcls = _exact_class(op, in_values)
+    xcls = _exact_class(op, in_values, bool(getattr(fin, "zero_is_unsigned", False)))
     keep = ~np.isnan(xcls) if not getattr(fout, "has_nan", True) else np.ones(xcls.shape, bool)
     omitted = int(keep.size - keep.sum())
     if omitted:
@@ -538,8 +547,6 @@ def vectors(
         cols.append(random.astype(np.uint64))
     fields += [Field("result", int(fout.bits)), Field("flags", len(FLAG_NAMES))]
     cols += [result.astype(np.uint64), flags]
-    from .lns import LNSFormat
-
     lns = op in ("add", "sub", "fma") and any(isinstance(f, LNSFormat) for f in (fin, fout))
     return Vectors(op, input_dtype if op == "encode" else fin, fout, rounding, saturation,
                    nbits, seed, exhaustive, omitted, computed, tuple(fields), tuple(cols),
@@ -550,8 +557,6 @@ def vectors(
 def _describe_lns_add(fmt: Any) -> str:
     """The LNS addition algorithm in force, as recorded in a vectors header (interp: with
     every parameter resolved for the format's frac_bits)."""
-    from .lns import Interp
-
     algo = current().lns_add
     if algo == "interp" or isinstance(algo, Interp):
         return (Interp() if algo == "interp" else algo).describe(fmt.frac_bits)
@@ -693,8 +698,6 @@ def run_vectors(args: argparse.Namespace) -> int:
             fout = None
         if args.rounding in STOCHASTIC and args.op == "decode":
             raise ValueError("decode vectors are exact; a rounding mode does not apply")
-        from .lns import parse_lns_add
-
         with config(lns_add=parse_lns_add(args.lns_add or "exact")):
             vec = vectors(args.op, fin, out_format=fout, rounding=args.rounding,
                           saturation=args.saturation, random_bits=args.random_bits,

@@ -27,11 +27,14 @@ from typing import Any, cast
 import numpy as np
 
 from . import _core
-from .array import MiniArray, asarray, from_codes
+from .arith import lns as _lns
+from .arith import number_system
+from .array import FUNCTIONS, HANDLERS, MiniArray, asarray, from_codes
 from .backends import cpu
-from .codec import FormatLike, decode, encode, resolve_projection
-from .formats import FloatFormat, format
-from .ops import maximum, minimum
+from .codec import decode, encode, resolve_projection
+from .formats import FloatFormat, FormatLike, format
+from .formats.lns_add import LinearBins
+from .ops import divide, maximum, minimum, same_value
 from .rounding import current
 
 ACC_EXACT, ACC_FORMAT, ACC_FLOAT32, ACC_FLOAT64 = 0, 1, 2, 3
@@ -51,10 +54,8 @@ def _accumulator(acc: Any) -> tuple[int, FloatFormat | None, str]:
         kind = {"float32": ACC_FLOAT32, "float64": ACC_FLOAT64, "exact": ACC_EXACT,
                 "float32_blas": -1}[acc]
         return kind, None, acc
-    if acc == "linear_bins" or hasattr(acc, "linear_bins_width"):  # LNS only (minifloat.lns)
-        from .lns import LinearBins
-
-        return ACC_LINEAR_BINS, cast(Any, acc if hasattr(acc, "linear_bins_width")
+    if acc == "linear_bins" or isinstance(acc, LinearBins):  # LNS only
+        return ACC_LINEAR_BINS, cast(Any, acc if isinstance(acc, LinearBins)
                                      else LinearBins()), "linear_bins"
     try:
         f = format(acc)
@@ -88,18 +89,14 @@ def contract2d(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFo
         raise ValueError(f"block={block!r}; allowed: an int >= 1")
     kind, facc, acc_name = _accumulator(accumulator)
     if lns_add is not None:
-        from .lns import call_lns_add
-
-        lns_add = call_lns_add(lns_add, [fa, fb or fa, fo, facc or fo])
+        lns_add = _lns.call_lns_add(lns_add, [fa, fb or fa, fo, facc or fo])
     M, K = a.shape
     N = 1 if b is None else b.shape[1]
     if K == 0:  # an empty sum is exactly +0 (as NumPy), projected into the output format
         return encode(np.zeros((M, N)), fo, **projection)
     if not all(isinstance(f, FloatFormat) for f in (fa, fb or fa, fo, facc or fo)):
-        from .ops import _number_system  # fixed point, LNS
-
-        alg = {} if lns_add is None else {"algorithm": lns_add}
-        return _number_system([fa, fb or fa, fo, facc or fo]).contract(
+        alg = {} if lns_add is None else {"algorithm": lns_add}  # fixed point, LNS
+        return number_system([fa, fb or fa, fo, facc or fo]).contract(
             a, fa, b, fb, fo, kind, facc, order, block, projection, **alg)
     if kind == -1 or (kind == ACC_FLOAT32 and order == "sequential" and
                       _products_fit(fa, fb, 23, -149, 128)):
@@ -231,8 +228,6 @@ def sum(a: MiniArray, axis: Any = None, *, out_format: FormatLike | None = None,
 def mean(a: MiniArray, axis: Any = None, *, out_format: FormatLike | None = None,
          keepdims: bool = False, dtype: Any = None, out: Any = None, **kw: Any) -> MiniArray:
     """sum(a) rounded into the output format, then divided by the count (a second rounding)."""
-    from .ops import divide
-
     s = sum(a, axis, out_format=out_format, keepdims=keepdims, dtype=dtype, out=out, **kw)
     count = a.size // builtins.max(s.size, 1) if a.size else 0
     proj = {k: v for k, v in kw.items() if k in _PROJ}
@@ -251,8 +246,6 @@ def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 
 def extreme(a: MiniArray, which: str, axis: Any = None, keepdims: bool = False) -> MiniArray:
     """max/min along axis: an exact selection (NaN propagates)."""
-    from .ops import same_value
-
     v = np.asarray(decode(a.codes, a.format), dtype=np.float64)
     fn = np.max if which == "maximum" else np.min
     m = fn(v, axis=axis, keepdims=True)
@@ -451,7 +444,7 @@ def _amin(a: MiniArray, axis: Any = None, keepdims: bool = False, **kw: Any) -> 
     return extreme(a, "minimum", axis, keepdims)
 
 
-ARRAY_FUNCTIONS: dict[Any, Any] = {
+FUNCTIONS.update({
     np.concatenate: _joiner(np.concatenate), np.stack: _joiner(np.stack),
     np.vstack: _joiner(np.vstack), np.hstack: _joiner(np.hstack),
     np.reshape: _unary_shape(np.reshape), np.transpose: _unary_shape(np.transpose),
@@ -465,4 +458,5 @@ ARRAY_FUNCTIONS: dict[Any, Any] = {
     np.where: _where, np.sum: sum, np.mean: mean, np.dot: dot, np.matmul: matmul,
     np.tensordot: tensordot, np.einsum: einsum, np.max: _amax, np.min: _amin,
     np.amax: _amax, np.amin: _amin, np.maximum: maximum, np.minimum: minimum,
-}
+})
+HANDLERS.update(sum=sum, mean=mean, extreme=extreme, matmul=matmul, dot=dot)

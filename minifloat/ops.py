@@ -13,14 +13,16 @@ need ``out_format=`` (or ``mf.config(out_format=...)``).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from . import _core
-from .array import MiniArray, asarray, from_codes
-from .codec import FormatLike, decode, encode, resolve_projection
-from .formats import FloatFormat, format
+from .arith import lns as _lns
+from .arith import number_system
+from .array import HANDLERS, MiniArray, asarray, from_codes
+from .codec import decode, encode, resolve_projection
+from .formats import FloatFormat, FormatLike, LNSFormat, format
 from .rounding import STOCHASTIC, current
 
 # arith.h ArithOp
@@ -112,7 +114,7 @@ def apply(name: str, *operands: Any, out_format: FormatLike | None = None,
     p = resolve_projection(fo, shape, **{k: v for k, v in projection.items()})
     result = np.empty(shape, dtype=fo.dtype)
     if not all(isinstance(f, FloatFormat) for f in [*fmts, fo]):  # fixed point, LNS
-        ok = _number_system([*fmts, fo]).elementwise(name, list(codes), fmts, fo, p, result,
+        ok = number_system([*fmts, fo]).elementwise(name, list(codes), fmts, fo, p, result,
                                                      **alg)
     elif p.nbits == 0 and len(arrays) <= 2 and all(f.bits <= 8 for f in [*fmts, fo]):
         fb = fmts[1] if len(fmts) > 1 else fmts[0]
@@ -158,7 +160,8 @@ def multiply(a: Any, b: Any, **kw: Any) -> MiniArray:
 
 
 def divide(a: Any, b: Any, **kw: Any) -> MiniArray:
-    """Correctly rounded a / b (x/0 = +-Inf, or NaN/max per the format and saturation)."""
+    """Correctly rounded a / b (x/0 = +-Inf, or NaN/max per the format and saturation; NaN
+    when the divisor's zero is unsigned, as in P3109: docs/semantics.md §3)."""
     return apply("divide", a, b, **kw)
 
 
@@ -202,22 +205,13 @@ def reciprocal(a: Any, out_format: FormatLike | None = None, **kw: Any) -> MiniA
     if isinstance(a.format, FloatFormat):
         one = from_codes(np.full(a.shape, 0x3C00, dtype=np.uint16), _ONE)  # exactly 1.0
     else:
-        one = from_codes(*_number_system([a.format]).ones_like_codes(a.shape))
+        one = from_codes(*number_system([a.format]).ones_like_codes(a.shape))
     return apply("divide", one, a, out_format=out_format or a.format, **kw)
 
 
-def _number_system(fmts: list[Any]) -> Any:
-    """The module (minifloat.lns or minifloat.fixed) that computes on these formats."""
-    from . import fixed, lns
-
-    return lns if any(isinstance(f, lns.LNSFormat) for f in fmts) else fixed
-
-
 def _lns_add_for(fmts: list[Any], lns_add: Any) -> Any:
-    """The call's ``lns_add=`` keyword, checked (minifloat.lns.call_lns_add)."""
-    from .lns import call_lns_add
-
-    return call_lns_add(lns_add, fmts)
+    """The call's ``lns_add=`` keyword, checked (minifloat.arith.lns.call_lns_add)."""
+    return _lns.call_lns_add(lns_add, fmts)
 
 
 def _select(name: str, a: Any, b: Any, out_format: FormatLike | None,
@@ -275,6 +269,21 @@ def sign(a: MiniArray) -> MiniArray:
     return asarray(np.sign(decode(a.codes, a.format)), a.format)
 
 
+def power(a: Any, k: int, **projection: Any) -> Any:
+    """a**k for an integer k on an LNS MiniArray: the exact log k*L, then saturation
+    (0**0 = 1, 0**k = 0 for k > 0 and Inf/max for k < 0)."""
+    if not isinstance(a, MiniArray) or not isinstance(a.format, LNSFormat):
+        raise TypeError("power needs an LNS MiniArray")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an int, got {type(k).__name__}")
+    f = a.format
+    p = resolve_projection(cast(Any, f), a.shape, **projection)
+    out = np.empty(a.shape, dtype=f.dtype)
+    if not _lns.elementwise("power", [a.codes], [f], f, p, out, power=int(k)):
+        raise ValueError(f"power: a NaN result has no code in {f}")
+    return from_codes(out, cast(Any, f))
+
+
 def is_stochastic(rounding: str | None) -> bool:
     """Whether a rounding name (or the context's, for None) draws random bits."""
     return (current().rounding if rounding is None else rounding) in STOCHASTIC
@@ -285,6 +294,29 @@ def values_of(x: Any) -> Any:
     return decode(x.codes, x.format) if isinstance(x, MiniArray) else x
 
 
+def _ufunc(name: str, inputs: tuple[Any, ...], out: MiniArray | None, where: Any) -> Any:
+    """An arithmetic ufunc called on MiniArrays (MiniArray.__array_ufunc__)."""
+    op = "divide" if name == "true_divide" else name
+    if op in _SELECTIONS:
+        return _SELECTIONS[op](*inputs, out=out, where=where)
+    if op == "reciprocal":
+        res = reciprocal(*inputs)
+        if out is None:
+            return res
+        np.copyto(out.codes, res.codes, where=np.asarray(where, dtype=bool))
+        return out
+    if op == "square":
+        return apply("multiply", inputs[0], inputs[0], out=out, where=where)
+    return apply(op, *inputs, out=out, where=where)
+
+
+def _astype(a: MiniArray, fmt: Any, **projection: Any) -> MiniArray:
+    return apply("positive", a, out_format=fmt, **projection)
+
+
+_SELECTIONS = {"maximum": maximum, "minimum": minimum, "fmax": fmax, "fmin": fmin}
+HANDLERS.update(ufunc=_ufunc, astype=_astype)
+
 __all__ = ["absolute", "add", "apply", "divide", "fma", "fmax", "fmin", "maximum", "minimum",
            "multiply", "negative", "positive", "reciprocal", "sign", "sqrt", "square",
-           "subtract", "encode"]
+           "subtract", "encode", "power"]

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .formats.lns_add import check_lns_add
+
 # Values are the Rounding enum of csrc/include/minifloat/project.h.
 ROUNDINGS: dict[str, int] = {
     "nearest_even": 0, "nearest_away": 1, "nearest_zero": 2, "toward_zero": 3,
@@ -143,8 +145,6 @@ def config(**settings: Any) -> Iterator[Settings]:
     if "saturation" in settings:
         check_saturation(settings["saturation"])
     if "lns_add" in settings:
-        from .lns import check_lns_add  # (lazy: minifloat.lns imports this module)
-
         settings["lns_add"] = check_lns_add(settings["lns_add"])
     stream = _state.stack[-1][1]
     if settings.get("seed") is not None:

@@ -18,7 +18,7 @@ import pytest
 from test_lns import _finish, _gauss_reference, _mul_div, _pairs
 
 mf = pytest.importorskip("minifloat")
-from minifloat import lns as mlns  # noqa: E402
+from minifloat.arith import lns as mlns  # noqa: E402
 from minifloat.lns import LNSFormat, lns_add_table  # noqa: E402
 
 DET = ("nearest_even", "nearest_away", "nearest_zero", "toward_zero", "toward_positive",

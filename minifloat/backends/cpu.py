@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import _core
+from ..formats.log_tables import threshold_table
 
 if TYPE_CHECKING:
-    from ..formats import FloatFormat
+    from ..formats import FixedFormat, FloatFormat, LNSFormat
 
 
 def derive(spec: tuple[int, ...]) -> dict[str, Any]:
@@ -54,6 +55,42 @@ def encode(x: np.ndarray, fmt: FloatFormat, mode: int, sat: int, nbits: int, flu
 def decode(codes: np.ndarray, fmt: FloatFormat, out: np.ndarray) -> int:
     """Gather values of contiguous uint8/uint16 ``codes`` into ``out``; returns the max code."""
     return int(_core.decode(codes, padded_table(fmt, out.dtype), out))
+
+
+def fixed_encode(x: np.ndarray, fmt: FixedFormat, mode: int, sat: int, nbits: int, rsrc: int,
+                 seed: int, offset: int, random: np.ndarray | None, out: np.ndarray) -> bool:
+    """Fixed-point projection (fixed.h) of contiguous ``x`` into ``out``; False for NaN."""
+    return bool(_core.fixed_encode(x, fmt.spec, mode, sat, nbits, rsrc, seed, offset, random,
+                                   out))
+
+
+def fixed_decode(codes: np.ndarray, fmt: FixedFormat, out: np.ndarray) -> int:
+    """Exact values of fixed-point codes into ``out``; returns the max code."""
+    return int(_core.fixed_decode(codes, fmt.spec, out))
+
+
+def lns_encode(x: np.ndarray, fmt: LNSFormat, mode: int, sat: int, nbits: int, rsrc: int,
+               seed: int, offset: int, random: np.ndarray | None, out: np.ndarray) -> bool:
+    """LNS projection (lns.h, log-domain rounding decided by the exact thresholds)."""
+    return bool(_core.lns_encode(x, fmt.spec, threshold_table(fmt.frac_bits), mode, sat, nbits,
+                                 rsrc, seed, offset, random, out))
+
+
+@lru_cache(maxsize=64)
+def lns_padded_table(fmt: LNSFormat, dtype: np.dtype) -> np.ndarray:
+    """Every code's value (lns.h ``lns_decode_double``: 2^(L/2^F) correctly rounded) in
+    ``dtype``, NaN-padded to every value of the code dtype (read-only)."""
+    values = _core.lns_decode_table(fmt.spec, threshold_table(fmt.frac_bits))
+    t = np.full(1 << (8 * fmt.dtype.itemsize), np.nan, dtype=dtype)
+    with np.errstate(over="ignore"):
+        t[: fmt.num_codes] = values
+    t.setflags(write=False)
+    return t
+
+
+def lns_decode(codes: np.ndarray, fmt: LNSFormat, out: np.ndarray) -> int:
+    """Values of LNS codes into ``out`` (a gather); returns the max code."""
+    return int(_core.decode(codes, lns_padded_table(fmt, out.dtype), out))
 
 
 def philox_words(seed: int, offset: int, n: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 The kernels are not copies of the algorithms: :func:`encode_source` and :func:`decode_source`
 assemble short CUDA C++ files that ``#include`` the installed headers
-(:func:`minifloat.get_include`) and call the same functions as csrc/module.cpp
+(:func:`minifloat.get_include`, :func:`.include_dir`) and call the same functions as csrc/module.cpp
 (``mf::project``, ``mf::parts_of*``, ``mf::philox_word``, ``mf::decode_double``), so a
 GPU result is bit-identical to the CPU one, stochastic modes included: element ``i`` of a call
 uses Philox stream position ``offset + i`` whatever the launch geometry (docs/semantics.md §4).
@@ -22,6 +22,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from . import include_dir as _include_dir
 
 if TYPE_CHECKING:
     from ..formats import FloatFormat
@@ -148,9 +150,7 @@ def headers_digest(include_dir: str | None = None) -> str:
     on-disk cache (keyed by source text and options, not by included files) never serves a
     kernel built from other headers."""
     if include_dir is None:
-        from .. import get_include
-
-        include_dir = get_include()
+        include_dir = _include_dir()
     folder = os.path.join(include_dir, "minifloat")
     h = hashlib.sha256()
     for fname in sorted(os.listdir(folder)):
@@ -274,9 +274,7 @@ def compile_options(include_dir: str | None = None) -> tuple[str, ...]:
     """NVRTC options: C++17, the header folder, and relaxed constexpr (project.h's
     ``is_stochastic`` is a constexpr host function called from device code)."""
     if include_dir is None:
-        from .. import get_include
-
-        include_dir = get_include()
+        include_dir = _include_dir()
     return ("--std=c++17", f"-I{os.path.abspath(include_dir)}", "--expt-relaxed-constexpr")
 
 

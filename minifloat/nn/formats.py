@@ -1,5 +1,5 @@
 """Number formats as the training code sees them: "float32" (no quantisation) or a codec format
-(FloatFormat, and FixedFormat / LNSFormat when the codec provides them), moved by an exponent
+(FloatFormat, FixedFormat, LNSFormat), moved by an exponent
 offset.
 
 An exponent offset ``k`` shifts a format's whole value grid by ``2**-k``: for a FloatFormat it
@@ -23,23 +23,14 @@ Format = Any  # FloatFormat, FixedFormat, LNSFormat (duck-typed: encode/decode t
 
 
 def codec_format_types() -> tuple[type, ...]:
-    """The format classes the codec offers (FloatFormat, plus FixedFormat/LNSFormat if present)."""
-    import minifloat as mf
-
-    types: list[type] = [_formats.FloatFormat]
-    for name in ("FixedFormat", "LNSFormat"):
-        t = getattr(mf, name, None)
-        if isinstance(t, type):
-            types.append(t)
-    return tuple(types)
+    """The format classes the codec offers: FloatFormat, FixedFormat, LNSFormat."""
+    return (_formats.FloatFormat, _formats.FixedFormat, _formats.LNSFormat)
 
 
 def resolve_format(spec: Any, name: str = "format") -> Any:
     """``"float32"``, a codec format object, a format name (``"e4m3"``, ``"bf16"``...) or a
     JSON-style dict (``{"kind": "float", "exp_bits": 4, "man_bits": 3, "bias": 11}``,
     ``{"kind": "fixed", "int_bits": 1, "frac_bits": 6}``, ``{"kind": "lns", ...}``)."""
-    import minifloat as mf
-
     if isinstance(spec, str):
         key = spec.strip().lower()
         if key in ("float32", "fp32", "f32"):
@@ -53,13 +44,10 @@ def resolve_format(spec: Any, name: str = "format") -> Any:
     if isinstance(spec, dict):
         d = dict(spec)
         kind = d.pop("kind", "float")
-        cls = {"float": _formats.FloatFormat, "fixed": getattr(mf, "FixedFormat", None),
-               "lns": getattr(mf, "LNSFormat", None)}.get(kind, False)
-        if cls is False:
-            raise ValueError(f"{name}: kind={kind!r}; allowed: 'float', 'fixed', 'lns'")
+        cls = {"float": _formats.FloatFormat, "fixed": _formats.FixedFormat,
+               "lns": _formats.LNSFormat}.get(kind)
         if cls is None:
-            raise ValueError(f"{name}: kind={kind!r} needs mf.{kind.upper()}Format, which this "
-                             "minifloat build does not provide")
+            raise ValueError(f"{name}: kind={kind!r}; allowed: 'float', 'fixed', 'lns'")
         if kind == "float":
             return cls(d.pop("exp_bits"), d.pop("man_bits"), **d)
         return cls(d.pop("int_bits"), d.pop("frac_bits"), **d)

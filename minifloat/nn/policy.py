@@ -334,21 +334,11 @@ class QuantPolicy:
 
 
 def fixed_point(int_bits: int, frac_bits: int) -> Any:
-    """A signed fixed-point format with ``int_bits`` integer and ``frac_bits`` fraction bits:
-    ``mf.FixedFormat(int_bits, frac_bits)`` when the codec provides it; otherwise the
-    sign-magnitude fixed-point grid ``{j * 2**-frac_bits : |j| < 2**(int_bits+frac_bits)}``
-    as the FloatFormat with one exponent bit (whose subnormal and only normal binade form one
-    uniform grid): ``FloatFormat(1, int_bits+frac_bits-1, bias=2-int_bits)`` without
-    Inf/NaN. Total bits: 1 + int_bits + frac_bits."""
-    import minifloat as mf
+    """The signed fixed-point format ``FixedFormat(int_bits, frac_bits)`` (two's complement,
+    1 + int_bits + frac_bits bits; docs/lns_fixed.md)."""
+    from ..formats import FixedFormat
 
-    cls = getattr(mf, "FixedFormat", None)
-    if cls is not None:
-        return cls(int_bits, frac_bits)
-    from ..formats import FloatFormat
-
-    return FloatFormat(1, int_bits + frac_bits - 1, bias=2 - int_bits, infinities=False,
-                       nan="none", name=f"fixed{int_bits}.{frac_bits}")
+    return FixedFormat(int_bits, frac_bits)
 
 
 def _presets() -> dict[str, QuantPolicy]:

@@ -1,5 +1,6 @@
-// Code -> exact value.  Every finite value of a valid format is a double (formats.py
-// rejects formats whose range leaves float64), so decode_double is exact.
+// Code -> exact value.  Every finite value of a valid format is a double
+// (minifloat/formats/float.py rejects formats whose range leaves float64), so decode_double
+// is exact.
 #pragma once
 #include "minifloat/spec.h"
 

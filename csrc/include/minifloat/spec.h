@@ -36,7 +36,9 @@ struct FloatSpec {
 };
 
 // Derive the constants.  Validity (widths, layouts, float64 range) is checked in Python
-// (formats.py), which owns the error messages; this function assumes valid parameters.
+// (minifloat/formats/float.py, which owns the error messages and mirrors this derivation in
+// derive(); tests/test_descriptors_core.py compares the two); this function assumes valid
+// parameters.
 MF_HD FloatSpec make_float_spec(int32_t e, int32_t m, int32_t bias, int32_t is_signed,
                                 int32_t subnormals, int32_t infinities, int32_t nan_layout,
                                 int32_t negative_zero) {

@@ -1,4 +1,4 @@
-"""Number formats: :class:`FloatFormat`, the ml_dtypes-named presets and IEEE P3109 formats.
+"""Binary floating-point formats: :class:`FloatFormat`, IEEE P3109 formats and the presets.
 
 A float format is ``sign | E | M`` with ``e`` exponent and ``m`` mantissa bits and any
 integer ``bias`` (docs/semantics.md §1). Its value ladder is
@@ -7,38 +7,76 @@ integer ``bias`` (docs/semantics.md §1). Its value ladder is
                           value(k) = (2^m + M) * 2^(E-bias-m)      otherwise
 
 A bias larger than the IEEE default 2^(e-1)-1 shifts the whole range toward small magnitudes:
-the "asymmetric exponent offset". Derived constants come from the C++ core (spec.h), so the
-Python side never re-derives a bit layout.
+the "asymmetric exponent offset". This module is pure data: the layout constants below
+(:func:`derive`) are the definitions of docs/semantics.md §1, the same ones the C++ core's
+``make_float_spec`` (spec.h) computes for its kernels; a test checks the two agree on every
+layout.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
-from .backends import cpu
+from ._check import check_bool, check_int
 
 NAN_LAYOUTS = ("ieee", "max", "negzero", "none")
 
 
-def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if not lo <= int(value) <= hi:
-        raise ValueError(f"{name}={value} is out of range; allowed: {lo}..{hi}")
-    return int(value)
+def derive(e: int, m: int, bias: int, signed: int, subnormals: int, infinities: int,
+           nan_layout: int, negative_zero: int) -> dict[str, Any]:
+    """Layout constants of a float format (parameters as in ``FloatFormat.spec``).
+
+    With the all-ones magnitude ``top = 2^(e+m) - 1`` and ``ones = top & ~(2^m - 1)`` (the
+    all-ones exponent):
+
+    - ``"ieee"``: NaN = ones | 2^(m-1) (m > 0), Inf = ones; the largest finite magnitude
+      ``kmax`` is ones - 1 with infinities, else ones (an ordinary value);
+    - ``"max"``: NaN = top, Inf = top - 1; kmax = top - 1 - infinities;
+    - ``"negzero"`` / ``"none"``: NaN (negzero only) is the code ``sign|0``, Inf = top;
+      kmax = top - infinities.
+
+    ``emin`` is the exponent of the lowest normal binade (1 - bias, or -bias without
+    subnormals); zero exists only with subnormals (E == 0 is then the subnormal binade).
+    """
+    bits = int(signed) + e + m
+    top = (1 << (e + m)) - 1
+    sign_bit = 1 << (bits - 1) if signed else 0
+    if nan_layout == 0:  # ieee
+        ones = top & ~((1 << m) - 1)
+        has_nan, inf_mag = m > 0, ones
+        nan_code = ones | (1 << (m - 1)) if m > 0 else None
+        kmax = ones - 1 if infinities else ones
+    elif nan_layout == 1:  # max
+        has_nan, inf_mag, nan_code = True, top - 1, top
+        kmax = top - 1 - int(bool(infinities))
+    else:  # negzero / none
+        has_nan, inf_mag = nan_layout == 2, top
+        nan_code = sign_bit if has_nan else None
+        kmax = top - int(bool(infinities))
+    return {
+        "bits": bits, "emin": 1 - bias if subnormals else -bias, "kmax": kmax,
+        "has_zero": bool(subnormals), "has_nan": bool(has_nan), "has_inf": bool(infinities),
+        "sign_bit": sign_bit, "mag_mask": top, "num_codes": 1 << bits, "code_of_max": kmax,
+        "code_of_nan": nan_code, "code_of_inf": inf_mag if infinities else None,
+        "code_of_zero": 0 if subnormals else None,
+    }
 
 
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+def magnitudes(k: np.ndarray, m: int, bias: int, subnormals: bool) -> np.ndarray:
+    """value(k) of magnitude indices ``k`` (int64 array, finite codes only) as exact float64:
+    M * 2^(1-bias-m) in the subnormal binade, (2^m + M) * 2^(E-bias-m) otherwise."""
+    E, M = k >> m, k & ((1 << m) - 1)
+    sub = (E == 0) & bool(subnormals)
+    sig = np.where(sub, M, M + (1 << m)).astype(np.float64)
+    out = np.ldexp(sig, np.where(sub, 1, E) - bias - m)
+    out.setflags(write=False)
+    return out
 
 
 @dataclass(frozen=True)
@@ -81,12 +119,12 @@ class FloatFormat:
         negative_zero: bool = True,
         name: str | None = None,
     ) -> None:
-        e = _check_int("exp_bits", exp_bits, 0, 15)
-        m = _check_int("man_bits", man_bits, 0, 15)
-        signed = _check_bool("signed", signed)
-        subnormals = _check_bool("subnormals", subnormals)
-        infinities = _check_bool("infinities", infinities)
-        negative_zero = _check_bool("negative_zero", negative_zero)
+        e = check_int("exp_bits", exp_bits, 0, 15)
+        m = check_int("man_bits", man_bits, 0, 15)
+        signed = check_bool("signed", signed)
+        subnormals = check_bool("subnormals", subnormals)
+        infinities = check_bool("infinities", infinities)
+        negative_zero = check_bool("negative_zero", negative_zero)
         if e == 0 and m == 0:
             raise ValueError("exp_bits=0 with man_bits=0 leaves no value bits; "
                              "allowed: exp_bits + man_bits >= 1")
@@ -97,7 +135,7 @@ class FloatFormat:
             raise ValueError(f"nan={nan!r} is not a NaN layout; allowed: {', '.join(NAN_LAYOUTS)}")
         if bias is None:
             bias = 2 ** (e - 1) - 1 if e > 0 else 0
-        bias = _check_int("bias", bias, -(2**20), 2**20)
+        bias = check_int("bias", bias, -(2**20), 2**20)
         if not signed:
             negative_zero = False
             if nan == "negzero":
@@ -136,7 +174,13 @@ class FloatFormat:
 
     @cached_property
     def _derived(self) -> dict[str, Any]:
-        return cpu.derive(self.spec)
+        return derive(*self.spec)
+
+    @cached_property
+    def _ladder(self) -> np.ndarray:
+        """value(k) for every finite magnitude index k = 0..kmax (read-only, increasing)."""
+        k = np.arange(self._derived["kmax"] + 1, dtype=np.int64)
+        return magnitudes(k, self.man_bits, self.bias, self.subnormals)
 
     def replace(self, **changes: Any) -> FloatFormat:
         """A copy with some parameters changed, e.g. ``fmt.replace(bias=11)``."""
@@ -193,6 +237,14 @@ class FloatFormat:
         return bool(self._derived["has_zero"])
 
     @property
+    def zero_is_unsigned(self) -> bool:
+        """The format has one zero and no -0 code (P3109 formats, every unsigned format).
+
+        Dividing by such a zero gives NaN for every dividend (P3109's Divide; arith.h
+        ``zero_is_unsigned``), where a signed zero gives IEEE 754's +-Inf."""
+        return self.has_zero and not (self.signed and self.negative_zero)
+
+    @property
     def has_nan(self) -> bool:
         """The format has a NaN code."""
         return bool(self._derived["has_nan"])
@@ -225,14 +277,14 @@ class FloatFormat:
     @property
     def max(self) -> float:
         """Largest finite value: value(code_of_max)."""
-        return float(cpu.value_table(self)[self.code_of_max])
+        return float(self._ladder[-1])
 
     @property
     def min(self) -> float:
         """-max for signed formats; the smallest value for unsigned ones (as ml_dtypes)."""
         if self.signed:
             return -self.max
-        return 0.0 if self.has_zero else float(cpu.value_table(self)[0])
+        return 0.0 if self.has_zero else float(self._ladder[0])
 
     @property
     def minexp(self) -> int:
@@ -257,8 +309,7 @@ class FloatFormat:
         return self.smallest_normal
 
     def _neighbours_of_one(self) -> tuple[float, float] | None:
-        vals = np.unique(cpu.value_table(self))
-        vals = vals[np.isfinite(vals)]
+        vals = self._ladder
         i = int(np.searchsorted(vals, 1.0))
         if i < len(vals) and vals[i] == 1.0 and 0 < i < len(vals) - 1:
             return float(vals[i - 1]), float(vals[i + 1])
@@ -290,10 +341,10 @@ def p3109(k: int, p: int, signed: bool = True, extended: bool = True) -> FloatFo
     extended adds +Inf at 2^(K-1)-1 and -Inf at 2^K-1. Unsigned: exponent width K-P+1,
     bias 2^(K-P), NaN at 2^K-1, extended +Inf at 2^K-2. Subnormals always.
     """
-    k = _check_int("k", k, 3, 16)
-    signed = _check_bool("signed", signed)
-    extended = _check_bool("extended", extended)
-    p = _check_int("p", p, 1, k - 1 if signed else k)
+    k = check_int("k", k, 3, 16)
+    signed = check_bool("signed", signed)
+    extended = check_bool("extended", extended)
+    p = check_int("p", p, 1, k - 1 if signed else k)
     suffix = ("s" if signed else "u") + ("e" if extended else "f")
     name = f"binary{k}p{p}{suffix}"
     if signed:
@@ -338,35 +389,3 @@ ALIASES: dict[str, str] = {
     "e2m1": "float4_e2m1fn", "fp16": "float16", "half": "float16", "bf16": "bfloat16",
 }
 
-_P3109_NAME = re.compile(r"^binary(\d+)p(\d+)([su]?)([ef]?)$")
-
-
-def format(name: str | FloatFormat) -> FloatFormat:  # noqa: A001 - the user-facing name
-    """The format called ``name``: an ml_dtypes name (``"float8_e4m3fn"``), a short alias
-    (``"e4m3"``, ``"e5m2"``, ``"bf16"``, ...) or a P3109 name ``"binary{K}p{P}[s|u][e|f]"``.
-    ``"lns8"``, ``"lns12"``, ``"lns16"`` are LNS presets (minifloat.lns). A FloatFormat,
-    FixedFormat or LNSFormat is returned unchanged."""
-    if isinstance(name, FloatFormat):
-        return name
-    from .fixed import FixedFormat  # (lazy: those modules import this one)
-    from .lns import LNS_PRESETS, LNSFormat
-
-    if isinstance(name, (FixedFormat, LNSFormat)):
-        # Fixed-point and LNS formats share the codec, MiniArray and accumulation API; their
-        # own attributes are only read by code that dispatched on the type.
-        return cast(FloatFormat, name)
-    if not isinstance(name, str):
-        raise TypeError(f"format must be a FloatFormat or a name, got {type(name).__name__}")
-    key = name.strip().lower()
-    key = ALIASES.get(key, key)
-    if key in PRESETS:
-        return PRESETS[key]
-    if key in LNS_PRESETS:
-        return cast(FloatFormat, LNS_PRESETS[key])
-    m = _P3109_NAME.match(key)
-    if m:
-        return p3109(int(m.group(1)), int(m.group(2)), signed=m.group(3) != "u",
-                     extended=m.group(4) != "f")
-    allowed = ", ".join(list(PRESETS) + list(ALIASES))
-    raise ValueError(f"unknown format name {name!r}; allowed: {allowed}, "
-                     "or P3109 'binary{K}p{P}' with optional 'se'/'sf'/'ue'/'uf'")
