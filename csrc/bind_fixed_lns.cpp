@@ -14,6 +14,7 @@
 #include "minifloat/fixed.h"
 #include "minifloat/lns.h"
 #include "minifloat/random.h"
+#include "contract_args.h"
 #include "parallel.h"
 
 namespace py = pybind11;
@@ -244,15 +245,13 @@ bool fixed_arith(int op, const py::array& a, const py::tuple& sa, const py::arra
 //   3 float64 binary64 RNE (the caller checks that products are float64-exact)
 //   4 float format: s <- project_acc(s + p) in a FloatFormat
 // The final value is projected once into the output format (fixed or float).
-struct FixedContract {
+struct FixedContract : ContractShape {
   CodeReader A, B;
   bool has_b;
   mf::FixedSpec fa, fb, facc_fixed, fo_fixed;
   mf::FloatSpec facc_float, fo_float;
   bool out_fixed;
-  int K, N, acc, mode, sat, n, pairwise, block;
   RandomSource R;
-  std::uint64_t total_steps;
 };
 
 // One accumulator value of any kind, with its exact value as (neg, X, S) or float Parts.
@@ -381,28 +380,16 @@ std::uint64_t contract_one(const FixedContract& c, std::size_t o, std::vector<Ac
   const std::size_t i = o / c.N, j = o % c.N;
   const std::int32_t S0 = c.fa.frac_bits + (c.has_b ? c.fb.frac_bits : 0);
   const std::uint64_t pos0 = o * std::uint64_t(c.K);
-  AccValue total;
-  if (!c.pairwise || c.block >= c.K) {
-    total = acc_zero(c, S0);
-    for (int k = 0; k < c.K; ++k) total = acc_add(c, total, term_value(c, i, j, k), pos0 + k);
-  } else {
-    sums.clear();
-    std::uint64_t pos = pos0;
-    for (int k0 = 0; k0 < c.K; k0 += c.block) {
-      AccValue s = acc_zero(c, S0);
-      for (int k = k0; k < std::min(c.K, k0 + c.block); ++k)
-        s = acc_add(c, s, term_value(c, i, j, k), pos++);
-      sums.push_back(s);
-    }
-    while (sums.size() > 1) {
-      std::size_t w = 0;
-      for (std::size_t q = 0; q + 1 < sums.size(); q += 2)
-        sums[w++] = acc_add(c, sums[q], sums[q + 1], pos++);
-      if (sums.size() % 2) sums[w++] = sums.back();
-      sums.resize(w);
-    }
-    total = sums[0];
-  }
+  sums.resize(c.pairwise ? std::size_t(c.K / c.block + 1) : 0u);
+  const AccValue total = mf::reduce_in_order(
+      c.K, c.pairwise, c.block, pos0, acc_zero(c, S0),
+      [&](const AccValue& s, int k, std::uint64_t pos) {
+        return acc_add(c, s, term_value(c, i, j, k), pos);
+      },
+      [&](const AccValue& a, const AccValue& b, std::uint64_t pos) {
+        return acc_add(c, a, b, pos);
+      },
+      sums.data());
   const std::uint32_t Rb = c.R(c.total_steps + o);
   if (c.out_fixed) {
     const mf::Units u = total.is_parts ? mf::units_of_parts(total.parts, c.fo_fixed.frac_bits)
@@ -427,9 +414,11 @@ bool fixed_contract(const py::array& A, const py::tuple& sa, py::object B, const
                     int M, int K, int N, int acc, const py::tuple& sacc, const py::tuple& so,
                     int mode, int sat, int n, int pairwise, int block, int rsrc,
                     std::uint64_t seed, std::uint64_t offset, py::array out) {
-  if (K < 1 || block < 1 || rsrc == 2 || out.size() != py::ssize_t(M) * N || acc < 0 || acc > 4)
+  if (K < 1 || out.size() != py::ssize_t(M) * N)
     throw std::invalid_argument("internal: fixed_contract arguments");
   FixedContract c;
+  static_cast<ContractShape&>(c) = contract_shape("fixed_contract", M, K, N, acc, 0, 4, mode,
+                                                  sat, n, 0, pairwise, block, rsrc);
   c.A = reader(A, std::size_t(M) * K);
   py::array Barr;
   c.has_b = !B.is_none();
@@ -447,18 +436,9 @@ bool fixed_contract(const py::array& A, const py::tuple& sa, py::object B, const
   c.out_fixed = so.size() == 3;
   c.fo_fixed = c.out_fixed ? fixed_spec_from(so) : c.fa;
   c.fo_float = c.out_fixed ? c.facc_float : float_spec_from(so);
-  c.K = K;
-  c.N = N;
-  c.acc = acc;
-  c.mode = mode;
-  c.sat = sat;
-  c.n = n;
-  c.pairwise = pairwise;
-  c.block = block;
   py::object none = py::none();
   py::array keep;
   c.R = random_source(rsrc, n, seed, offset, none, 0, keep);
-  c.total_steps = std::uint64_t(M) * N * std::uint64_t(K);
   return contract_all<AccValue>(std::size_t(M) * N, out,
                               [&c](std::size_t o, std::vector<AccValue>& sums) {
     return contract_one(c, o, sums);
@@ -722,7 +702,7 @@ bool lns_convert(const py::array& a, const py::tuple& sa, const py::array& thr, 
 //   2 float32  each product's value rounded to binary32 (RNE), then binary32 RNE additions
 //   3 float64  each product's value rounded to binary64 (RNE), then binary64 RNE additions
 // The sum is projected once into the output format (LNS, float or fixed point).
-struct LNSContract {
+struct LNSContract : ContractShape {
   CodeReader A, B;
   bool has_b;
   mf::LNSSpec fa, fb, facc;
@@ -733,9 +713,7 @@ struct LNSContract {
   mf::LNSSpec fo_lns;
   mf::FloatSpec fo_float, b32;
   mf::FixedSpec fo_fixed;
-  int K, N, acc, mode, sat, n, flush, pairwise, block;
   RandomSource R;
-  std::uint64_t total_steps;
 };
 
 struct LNSAcc {
@@ -803,28 +781,16 @@ LNSAcc lns_acc_add(const LNSContract& c, const LNSAcc& s, const LNSAcc& t, std::
 std::uint64_t lns_contract_one(const LNSContract& c, std::size_t o, std::vector<LNSAcc>& sums) {
   const std::size_t i = o / c.N, j = o % c.N;
   const std::uint64_t pos0 = o * std::uint64_t(c.K);
-  LNSAcc total;
-  if (!c.pairwise || c.block >= c.K) {
-    total = lns_acc_zero();
-    for (int k = 0; k < c.K; ++k) total = lns_acc_add(c, total, lns_term(c, i, j, k), pos0 + k);
-  } else {
-    sums.clear();
-    std::uint64_t pos = pos0;
-    for (int k0 = 0; k0 < c.K; k0 += c.block) {
-      LNSAcc s = lns_acc_zero();
-      for (int k = k0; k < std::min(c.K, k0 + c.block); ++k)
-        s = lns_acc_add(c, s, lns_term(c, i, j, k), pos++);
-      sums.push_back(s);
-    }
-    while (sums.size() > 1) {
-      std::size_t w = 0;
-      for (std::size_t q = 0; q + 1 < sums.size(); q += 2)
-        sums[w++] = lns_acc_add(c, sums[q], sums[q + 1], pos++);
-      if (sums.size() % 2) sums[w++] = sums.back();
-      sums.resize(w);
-    }
-    total = sums[0];
-  }
+  sums.resize(c.pairwise ? std::size_t(c.K / c.block + 1) : 0u);
+  const LNSAcc total = mf::reduce_in_order(
+      c.K, c.pairwise, c.block, pos0, lns_acc_zero(),
+      [&](const LNSAcc& s, int k, std::uint64_t pos) {
+        return lns_acc_add(c, s, lns_term(c, i, j, k), pos);
+      },
+      [&](const LNSAcc& a, const LNSAcc& b, std::uint64_t pos) {
+        return lns_acc_add(c, a, b, pos);
+      },
+      sums.data());
   const std::uint32_t Rb = c.R(c.total_steps + o);
   const mf::Parts<std::uint64_t> p =
       c.acc == 1 ? mf::lns_parts_of_log(c.thr_a, c.fa.frac_bits, total.log) : total.parts;
@@ -846,9 +812,11 @@ bool lns_contract(const py::array& A, const py::tuple& sa, py::object B, const p
                   const py::tuple& so, int out_kind, const py::array& thr_a,
                   const py::array& thr_o, int mode, int sat, int n, int flush, int pairwise,
                   int block, int rsrc, std::uint64_t seed, std::uint64_t offset, py::array out) {
-  if (K < 1 || block < 1 || rsrc == 2 || out.size() != py::ssize_t(M) * N || acc < 1 || acc > 3)
+  if (K < 1 || out.size() != py::ssize_t(M) * N)
     throw std::invalid_argument("internal: lns_contract arguments");
   LNSContract c;
+  static_cast<ContractShape&>(c) = contract_shape("lns_contract", M, K, N, acc, 1, 3, mode,
+                                                  sat, n, flush, pairwise, block, rsrc);
   c.A = reader(A, std::size_t(M) * K);
   py::array Barr;
   c.has_b = !B.is_none();
@@ -871,19 +839,9 @@ bool lns_contract(const py::array& A, const py::tuple& sa, py::object B, const p
   c.thr_o = out_kind == 0 ? thresholds(thr_o, c.fo_lns) : c.thr_a;
   c.fo_float = out_kind == 1 ? float_spec_from(so) : c.b32;
   c.fo_fixed = out_kind == 2 ? fixed_spec_from(so) : mf::make_fixed_spec(0, 7, 1);
-  c.K = K;
-  c.N = N;
-  c.acc = acc;
-  c.mode = mode;
-  c.sat = sat;
-  c.n = n;
-  c.flush = flush;
-  c.pairwise = pairwise;
-  c.block = block;
   py::object none = py::none();
   py::array keep;
   c.R = random_source(rsrc, n, seed, offset, none, 0, keep);
-  c.total_steps = std::uint64_t(M) * N * std::uint64_t(K);
   return contract_all<LNSAcc>(std::size_t(M) * N, out,
                               [&c](std::size_t o, std::vector<LNSAcc>& sums) {
     return lns_contract_one(c, o, sums);

@@ -15,6 +15,7 @@
 #include "minifloat/project.h"
 #include "minifloat/project_f32.h"
 #include "minifloat/random.h"
+#include "contract_args.h"
 #include "gemm_f32.h"
 #include "parallel.h"
 
@@ -303,6 +304,7 @@ bool arith_loop(int op, const std::uint16_t* a, const std::uint16_t* b, const st
   std::atomic<bool> bad{false};
   const mf::Plan plan = mf::make_plan(fo, mode, sat, flush);
   const int arity = mf::op_arity(op);
+  const bool b_uzero = mf::zero_is_unsigned(fb);
   py::gil_scoped_release nogil;
   mfcpu::parallel_for(size, [&](std::size_t b0, std::size_t e0) {
     std::uint32_t acc = 0;
@@ -311,7 +313,7 @@ bool arith_loop(int op, const std::uint16_t* a, const std::uint16_t* b, const st
       const mf::Exact xa = mf::exact_of_code(fa, a[i]);
       const mf::Exact xb = arity >= 2 ? mf::exact_of_code(fb, b[i]) : none;
       const mf::Exact xc = arity >= 3 ? mf::exact_of_code(fc, c[i]) : none;
-      const mf::Exact r = mf::exact_op(op, xa, xb, xc, mode);
+      const mf::Exact r = mf::exact_op(op, xa, xb, xc, mode, b_uzero);
       std::uint32_t R = 0;
       if (rsrc == 1) R = mf::top_bits(mf::philox_word(seed, offset + i), n);
       if (rsrc == 2) R = rnd[i];
@@ -356,13 +358,12 @@ bool arith(int op, const py::array& a, const py::tuple& sa, const py::array& b,
 }
 
 // ---- Contractions: C[o] = sum_k A[i,k] * B[k,j] with an explicit accumulator ----
-struct ContractArgs {
+struct ContractArgs : ContractShape {
   const std::uint16_t* A;
   const std::uint16_t* B;  // nullptr: terms are A[i,k] alone (sums)
   FloatSpec fa, fb, facc, fo;
-  int K, N;
-  int acc, mode, sat, n, flush, pairwise, block, rsrc;
-  std::uint64_t seed, offset, total_steps;
+  int rsrc;
+  std::uint64_t seed, offset;
   int32_t e0, limbs;
 };
 
@@ -408,28 +409,15 @@ template <class F> struct AccFloat {
 template <class Acc>
 typename Acc::State reduce_terms(const Acc& acc, const ContractArgs& c, const mf::Exact* terms,
                                  std::uint64_t pos0) {
-  const int K = c.K;
-  if (!c.pairwise || c.block >= K) {
-    typename Acc::State s = acc.zero();
-    for (int k = 0; k < K; ++k) s = acc.add(s, terms[k], pos0 + k);
-    return s;
-  }
-  // Blocks summed sequentially, then a balanced tree over the block sums.
-  std::vector<typename Acc::State> sums;
-  std::uint64_t pos = pos0;
-  for (int k0 = 0; k0 < K; k0 += c.block) {
-    typename Acc::State s = acc.zero();
-    for (int k = k0; k < std::min(K, k0 + c.block); ++k) s = acc.add(s, terms[k], pos++);
-    sums.push_back(s);
-  }
-  while (sums.size() > 1) {
-    std::vector<typename Acc::State> next;
-    for (std::size_t i = 0; i + 1 < sums.size(); i += 2)
-      next.push_back(acc.add(sums[i], acc.exact(sums[i + 1]), pos++));
-    if (sums.size() % 2) next.push_back(sums.back());
-    sums.swap(next);
-  }
-  return sums[0];
+  using State = typename Acc::State;
+  std::vector<State> sums(c.pairwise ? std::size_t(c.K / c.block + 1) : 0u);
+  return mf::reduce_in_order(
+      c.K, c.pairwise, c.block, pos0, acc.zero(),
+      [&](const State& s, int k, std::uint64_t pos) { return acc.add(s, terms[k], pos); },
+      [&](const State& a, const State& b, std::uint64_t pos) {
+        return acc.add(a, acc.exact(b), pos);
+      },
+      sums.data());
 }
 
 template <class Out>
@@ -488,9 +476,11 @@ bool contract(const py::array& A, const py::tuple& sa, py::object B, const py::t
               std::uint64_t offset, int e0, int limbs, py::array out) {
   if (A.itemsize() != 2 || A.size() != py::ssize_t(M) * K || out.size() != py::ssize_t(M) * N)
     throw std::invalid_argument("internal: contract shapes");
-  if (limbs < 1 || limbs > mf::KMAX_LIMBS || block < 1 || rsrc == 2)
+  if (limbs < 1 || limbs > mf::KMAX_LIMBS)
     throw std::invalid_argument("internal: contract parameters");
   ContractArgs c;
+  static_cast<ContractShape&>(c) =
+      contract_shape("contract", M, K, N, acc, 0, 3, mode, sat, n, flush, pairwise, block, rsrc);
   c.A = cdata_of<std::uint16_t>(A);
   py::array Barr;
   c.B = nullptr;
@@ -504,19 +494,9 @@ bool contract(const py::array& A, const py::tuple& sa, py::object B, const py::t
   c.fb = spec_from(sb);
   c.facc = spec_from(sacc);
   c.fo = spec_from(so);
-  c.K = K;
-  c.N = N;
-  c.acc = acc;
-  c.mode = mode;
-  c.sat = sat;
-  c.n = n;
-  c.flush = flush;
-  c.pairwise = pairwise;
-  c.block = block;
   c.rsrc = rsrc;
   c.seed = seed;
   c.offset = offset;
-  c.total_steps = std::uint64_t(M) * N * std::uint64_t(K > 0 ? K : 1);
   c.e0 = e0;
   c.limbs = limbs;
   if (out.itemsize() == 2) return contract_loop(c, data_of<std::uint16_t>(out), std::size_t(M));

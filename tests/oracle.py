@@ -8,7 +8,8 @@ object of the package is only read through its public attributes
 (exp_bits, man_bits, bias, signed, subnormals, infinities, nan, negative_zero).
 
 Decoded values are ``Fraction`` (finite non-zero), ``('zero', sign)`` (sign 0 or 1),
-``'nan'``, ``'+inf'`` or ``'-inf'``.
+``UZERO`` (the only zero of a format without -0: P3109 and unsigned formats), ``'nan'``,
+``'+inf'`` or ``'-inf'``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 NAN = "nan"
 PINF = "+inf"
 NINF = "-inf"
+UZERO = ("zero", 0, "unsigned")  # an unsigned zero: x / UZERO is NaN (P3109 Divide)
 
 NAN_KINDS = ("ieee", "max", "negzero", "none")
 
@@ -353,6 +355,8 @@ def decode(fmt, code):
     if kind == "inf":
         return NINF if neg else PINF
     if k == 0 and f.subnormals:
+        if not f.signed or f.nan == "negzero":
+            return UZERO  # the format's only zero (P3109; unsigned formats)
         return ("zero", 1 if neg else 0)
     v = f.mag_value(k)
     return -v if neg else v
@@ -864,6 +868,8 @@ def value_negative(v):
 def negate(v):
     if _is_nan(v):
         return NAN
+    if v == UZERO:
+        return UZERO
     if _is_zero(v):
         return ("zero", 1 - v[1])
     if isinstance(v, str):
@@ -923,7 +929,9 @@ def exact_mul(a, b):
 
 
 def exact_div(a, b):
-    if _is_nan(a) or _is_nan(b):
+    """a / b.  IEEE 754 for signed zeros (x/+-0 = +-Inf, 0/0 = NaN); a divisor that is the
+    only zero of its format (UZERO) has no sign, and P3109's Divide gives NaN for any a."""
+    if _is_nan(a) or _is_nan(b) or b == UZERO:
         return NAN
     neg = value_negative(a) != value_negative(b)
     if _is_inf(a):

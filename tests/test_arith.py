@@ -928,3 +928,83 @@ def test_stochastic_result_is_one_of_two_neighbours(name):
         inexact = (down != up) & ~nan
         # both neighbours occur (not a deterministic mode in disguise)
         assert (got[inexact] == down[inexact]).any() and (got[inexact] == up[inexact]).any()
+
+
+# ---------------------------------------------------------------------------- P3109 x / 0
+# P3109's Divide (the working group's formal specification, "Divide(any, 0) -> NaN"): the
+# formats have one, unsigned zero, so x / 0 is NaN for every dividend, infinities included.
+
+P3109_SMALL = O.p3109_params(kmax=8)
+
+
+def p3109_pair(k, p, signed, ext):
+    f = mf.p3109(k, p, signed=signed, extended=ext)
+    ref = O.p3109(k, p, signed, ext)
+    assert O.OFormat.of(f) == ref
+    return f, ref
+
+
+@pytest.mark.parametrize("params", P3109_SMALL, ids=lambda q: O.p3109_name(*q))
+def test_p3109_divide_by_zero_every_dividend_every_mode(params):
+    """Every dividend code / the zero, every mode (stochastic ones with every R of N bits) and
+    every saturation: the oracle (exact_div with an unsigned zero) and minifloat give NaN."""
+    f, ref = p3109_pair(*params)
+    n = ref.num_codes
+    ca = np.arange(n)
+    cb = np.zeros(n, dtype=np.int64)
+    vals = values_of(ref)
+    assert vals[0] == O.UZERO
+    assert all(O.exact_div(v, vals[0]) == O.NAN for v in vals)
+    nan = sorted(O.nan_codes(ref))
+    for s in O.SATURATIONS:
+        for r in O.DETERMINISTIC:
+            check_pairs("divide", f, ref, f, ref, ca, cb, f, ref, r, s)
+        for r in O.STOCHASTIC:
+            N = {"stochastic": 32, "stochastic_equal": 1}.get(r, 3)
+            if N == 32:  # a spread of 32-bit R values, the extremes included
+                ra, rb = np.repeat(ca, 4), np.repeat(cb, 4)
+                R = np.tile(np.array([0, 1, 2**31, 2**32 - 1], dtype=np.uint32), n)
+            else:
+                (ra, rb), R = _replicate([ca, cb], N)
+            got = mf.divide(mf.from_codes(ra.astype(f.dtype), f),
+                            mf.from_codes(rb.astype(f.dtype), f),
+                            rounding=r, saturation=s, random_bits=N, random=R)
+            assert np.isin(got.codes, nan).all(), (r, s)
+
+
+def test_p3109_divide_by_zero_examples():
+    """Hand examples: binary8p3se 1/0, -2/0, Inf/0, 0/0 are NaN (0x80); E5M2 keeps IEEE's
+    signed infinities; a mixed division follows the divisor's zero."""
+    f = mf.p3109(8, 3)
+    z = mf.asarray([0.0] * 4, f)
+    x = mf.asarray([1.0, -2.0, np.inf, 0.0], f)
+    assert (x / z).codes.tolist() == [0x80] * 4
+    assert mf.divide(x, z, saturation="finite").codes.tolist() == [0x80] * 4
+    e5 = mf.format("float8_e5m2")
+    q = mf.asarray([1.0, -2.0], e5) / mf.asarray([0.0, -0.0], e5)
+    assert q.values().tolist() == [np.inf, np.inf]
+    mixed = mf.divide(mf.asarray([1.0], e5), mf.asarray([0.0], f), out_format=e5)
+    assert np.isnan(mixed.values()).all()
+    mixed = mf.divide(mf.asarray([1.0], f), mf.asarray([-0.0], e5), out_format=f)
+    assert mixed.values().tolist() == [-np.inf]
+
+
+def _p3109_all_pairs_params():
+    out = []
+    for q in P3109_SMALL:
+        if q[0] <= 5 or O.p3109_name(*q) == "binary8p3se":
+            out.append(q)
+        else:
+            out.append(pytest.param(q, marks=pytest.mark.slow))
+    return out
+
+
+@pytest.mark.parametrize("params", _p3109_all_pairs_params(), ids=lambda q: O.p3109_name(*q))
+def test_p3109_divide_all_pairs(params):
+    """Every operand pair, every deterministic mode, saturations none/finite (all <= 8-bit
+    P3109 formats under -m slow; the <= 5-bit ones and binary8p3se by default)."""
+    f, ref = p3109_pair(*params)
+    ca, cb = all_pairs(ref)
+    for r in O.DETERMINISTIC:
+        for s in SATS2:
+            check_pairs("divide", f, ref, f, ref, ca, cb, f, ref, r, s)

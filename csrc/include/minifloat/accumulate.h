@@ -265,4 +265,38 @@ MF_HD float acc_f32_add_exact(const FloatSpec& f, const Plan& plan, int32_t mode
   return code == NO_CODE ? float_of(0x7FC00000u) : float_of_code(f, code);
 }
 
+// The accumulation order, once for every accumulator kind (docs/arithmetic.md "Order").
+// Sums terms k = 0..K-1: sequentially, or (pairwise with block < K) sequentially inside
+// blocks of `block` terms and then the block sums as a balanced binary tree, pairs taken left
+// to right, an odd last sum carried up. Addition number j (0-based, in this order) gets the
+// stream position pos0 + j, which the stochastic accumulators read their random bits from.
+//   add_term(state, k, pos) -> state   adds term k
+//   add_sums(state, state, pos) -> state
+// `scratch` holds ceil(K / block) states (pairwise only).
+template <class State, class AddTerm, class AddSums>
+MF_HD State reduce_in_order(int32_t K, int32_t pairwise, int32_t block, uint64_t pos0,
+                            const State& zero, AddTerm add_term, AddSums add_sums,
+                            State* scratch) {
+  if (!pairwise || block >= K) {
+    State s = zero;
+    for (int32_t k = 0; k < K; ++k) s = add_term(s, k, pos0 + uint64_t(k));
+    return s;
+  }
+  uint64_t pos = pos0;
+  int32_t nsums = 0;
+  for (int32_t k0 = 0; k0 < K; k0 += block) {
+    State s = zero;
+    const int32_t k1 = K < k0 + block ? K : k0 + block;
+    for (int32_t k = k0; k < k1; ++k) s = add_term(s, k, pos++);
+    scratch[nsums++] = s;
+  }
+  while (nsums > 1) {
+    int32_t w = 0;
+    for (int32_t q = 0; q + 1 < nsums; q += 2) scratch[w++] = add_sums(scratch[q], scratch[q + 1], pos++);
+    if (nsums % 2) scratch[w++] = scratch[nsums - 1];
+    nsums = w;
+  }
+  return scratch[0];
+}
+
 }  // namespace mf

@@ -98,9 +98,18 @@ MF_HD Exact exact_add(const Exact& a, const Exact& b, int32_t mode) {
   return make_exact(IN_FINITE, negA, sig2, eA - 1);
 }
 
-MF_HD Exact exact_div(const Exact& a, const Exact& b) {
+// True when the format has one zero and no -0 code (P3109 formats, every unsigned format).
+MF_HD bool zero_is_unsigned(const FloatSpec& f) {
+  return f.has_zero && (!f.is_signed || !f.negative_zero);
+}
+
+// a / b.  A signed zero divisor gives IEEE 754's +-Inf (x != 0) or NaN (0/0); an unsigned
+// zero divisor (`b_zero_unsigned`, see zero_is_unsigned) has no sign to give the infinity,
+// and P3109's Divide gives NaN for every dividend, infinities included (docs/semantics.md §3).
+MF_HD Exact exact_div(const Exact& a, const Exact& b, bool b_zero_unsigned = false) {
   const uint32_t neg = a.neg ^ b.neg;
   if (a.cls == IN_NAN || b.cls == IN_NAN) return exact_nan();
+  if (b.cls == IN_ZERO && b_zero_unsigned) return exact_nan();
   if (a.cls == IN_INF) return b.cls == IN_INF ? exact_nan() : make_exact(IN_INF, neg, 0, 0);
   if (b.cls == IN_INF) return make_exact(IN_ZERO, neg, 0, 0);
   if (b.cls == IN_ZERO) return a.cls == IN_ZERO ? exact_nan() : make_exact(IN_INF, neg, 0, 0);
@@ -178,12 +187,14 @@ MF_HD Exact exact_abs(const Exact& a) {
 }
 
 // The exact result of op on up to three operand values.
-MF_HD Exact exact_op(int32_t op, const Exact& a, const Exact& b, const Exact& c, int32_t mode) {
+// `b_zero_unsigned`: b's format has an unsigned zero (zero_is_unsigned); only division reads it.
+MF_HD Exact exact_op(int32_t op, const Exact& a, const Exact& b, const Exact& c, int32_t mode,
+                     bool b_zero_unsigned = false) {
   switch (op) {
     case OP_ADD: return exact_add(a, b, mode);
     case OP_SUB: return exact_add(a, exact_neg(b), mode);
     case OP_MUL: return exact_mul(a, b);
-    case OP_DIV: return exact_div(a, b);
+    case OP_DIV: return exact_div(a, b, b_zero_unsigned);
     case OP_FMA: return exact_add(exact_mul(a, b), c, mode);
     case OP_SQRT: return exact_sqrt(a);
     case OP_NEG: return exact_neg(a);
