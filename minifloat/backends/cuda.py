@@ -271,11 +271,39 @@ _MODULES: dict[tuple[str, str], Any] = {}
 
 
 def compile_options(include_dir: str | None = None) -> tuple[str, ...]:
-    """NVRTC options: C++17, the header folder, and relaxed constexpr (project.h's
-    ``is_stochastic`` is a constexpr host function called from device code)."""
+    """NVRTC options: C++17 and the header folder.  (No ``--expt-relaxed-constexpr``: that is
+    an nvcc option which NVRTC 12.9 and 13.5 reject as unrecognized; every header function that
+    device code calls is ``MF_HD``, constexpr ones included.)"""
     if include_dir is None:
         include_dir = _include_dir()
-    return ("--std=c++17", f"-I{os.path.abspath(include_dir)}", "--expt-relaxed-constexpr")
+    return ("--std=c++17", f"-I{os.path.abspath(include_dir)}")
+
+
+def kernel_keys() -> list[tuple[str, tuple[Any, ...]]]:
+    """Every kernel this backend can build, as (kind, key): ``("encode", (in_dtype,
+    code_dtype, mode))`` for each input dtype, code dtype and rounding mode, then
+    ``("decode", (code_dtype, value_dtype))``.  Pure Python: needs no CuPy."""
+    keys: list[tuple[str, tuple[Any, ...]]] = [
+        ("encode", (i, c, m)) for i in INPUT_TYPES for c in CODE_TYPES
+        for m in range(NUM_ROUNDINGS)]
+    keys += [("decode", (c, v)) for c in CODE_TYPES for v in VALUE_TYPES]
+    return keys
+
+
+def kernel_sources() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(kernel name, complete source, NVRTC options) of every kernel of :func:`kernel_keys`:
+    the texts and options :func:`encode` and :func:`decode` hand to ``cupy.RawModule``
+    (CuPy adds its own ``-ftz=true``, its include folders and the ``-arch`` option).  Pure
+    string building: needs no CuPy and no GPU, so a test can compile every kernel with NVRTC
+    alone."""
+    opts = compile_options()
+    out = []
+    for kind, key in kernel_keys():
+        if kind == "encode":
+            out.append((encode_kernel_name(*key), encode_source(*key), opts))
+        else:
+            out.append((decode_kernel_name(*key), decode_source(*key), opts))
+    return out
 
 
 def get_kernel(name: str, source: str) -> Any:

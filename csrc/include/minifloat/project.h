@@ -22,7 +22,7 @@ enum InputClass : int32_t { IN_FINITE = 0, IN_ZERO = 1, IN_INF = 2, IN_NAN = 3 }
 // Returned instead of a code when no code is faithful (NaN into a format without NaN).
 constexpr uint32_t NO_CODE = 0xFFFFFFFFu;
 
-constexpr bool is_stochastic(int32_t mode) { return mode >= STOCHASTIC_A; }
+MF_HD constexpr bool is_stochastic(int32_t mode) { return mode >= STOCHASTIC_A; }
 
 // A real number in exact parts: |x| = sig * 2^e_lsb with 2^ex <= |x| < 2^(ex+1).
 template <class W> struct Parts {

@@ -1,0 +1,171 @@
+"""Every GPU kernel compiles with the real NVRTC, warnings as errors, on a machine without a GPU.
+
+NVRTC (the PyPI wheel ``nvidia-cuda-nvrtc``, loaded through ctypes by tests/nvrtc_ctypes.py)
+compiles CUDA C++ on the CPU; it needs no driver and no device.  Each kernel source of
+:func:`minifloat.backends.cuda.kernel_sources` is compiled with the options the backend hands to
+``cupy.RawModule`` plus what CuPy appends (``-ftz=true`` and the architecture), with
+``-Werror=all-warnings``:
+
+- to PTX for ``compute_80`` and ``compute_90`` (CuPy's ``-arch=compute_XX`` path);
+- to cubin for ``sm_80`` and ``sm_90`` (CuPy's ``-arch=sm_XX`` path, the default when NVRTC knows
+  the device's architecture), which runs NVRTC's built-in ptxas as well.
+
+The log must be empty of warnings in all four.  Self-tests show that a warning does fail under
+these options and that a syntax error is reported with NVRTC's log.  Skipped when no NVRTC
+library is installed (``pip install nvidia-cuda-nvrtc``, part of the ``test`` extra).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from minifloat.backends import cuda
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nvrtc_ctypes  # noqa: E402
+
+_NVRTC = nvrtc_ctypes.load()
+pytestmark = pytest.mark.skipif(
+    _NVRTC is None,
+    reason="NVRTC not installed: pip install nvidia-cuda-nvrtc (or set MINIFLOAT_NVRTC_LIB)")
+
+PTX_ARCHS = ("compute_80", "compute_90")
+CUBIN_ARCHS = ("sm_80", "sm_90")
+# What CuPy's compiler appends to RawModule's options (cupy/cuda/compiler.py), besides the
+# architecture and its own include folders, which these sources do not use.
+CUPY_ADDS = ("-ftz=true",)
+
+
+def nvrtc() -> nvrtc_ctypes.NVRTC:
+    assert _NVRTC is not None
+    return _NVRTC
+
+
+def _werror() -> tuple[str, ...]:
+    """``-Werror=all-warnings`` where this NVRTC accepts it (13.x does; 12.9 has no -Werror
+    option at all and rejects every spelling).  Either way compile_or_fail also fails on any
+    warning left in the log."""
+    r = nvrtc().compile('extern "C" __global__ void k() {}\n',
+                        ["-Werror=all-warnings", "--gpu-architecture=compute_80"])
+    return ("-Werror=all-warnings",) if r.ok else ()
+
+
+WERROR = _werror() if _NVRTC is not None else ()
+
+
+def full_options(options: Sequence[str], arch: str) -> list[str]:
+    opts = [*options, *CUPY_ADDS, f"--gpu-architecture={arch}", *WERROR]
+    # -w silences every warning and overrides -Werror (NVRTC says so): it must never be here.
+    assert "-w" not in opts and "--disable-warnings" not in opts
+    return opts
+
+
+def compile_or_fail(name: str, source: str, options: Sequence[str], arch: str
+                    ) -> nvrtc_ctypes.CompileResult:
+    r = nvrtc().compile(source, full_options(options, arch), name=f"{name}.cu")
+    if not r.ok:
+        pytest.fail(f"NVRTC {nvrtc().version()} failed on {name} for {arch} "
+                    f"({r.status}):\n{r.log}")
+    # -Werror makes NVRTC diagnostics errors; option-level and ptxas messages are not
+    # covered by it (nor anything, on an NVRTC without -Werror), so any "warning" left in the
+    # log fails too.
+    if "warning" in r.log.lower():
+        pytest.fail(f"NVRTC {nvrtc().version()} warned on {name} for {arch}:\n{r.log}")
+    return r
+
+
+def distinct_sources() -> list[tuple[str, str, tuple[str, ...]]]:
+    """kernel_sources() with identical (source, options) pairs compiled once."""
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    out = []
+    for name, src, opts in cuda.kernel_sources():
+        if (src, opts) not in seen:
+            seen.add((src, opts))
+            out.append((name, src, opts))
+    return out
+
+
+# ------------------------------------------------------------------ the kernels
+
+
+def test_kernel_list_is_complete() -> None:
+    names = [n for n, _, _ in cuda.kernel_sources()]
+    n_enc = len(cuda.INPUT_TYPES) * len(cuda.CODE_TYPES) * cuda.NUM_ROUNDINGS
+    n_dec = len(cuda.CODE_TYPES) * len(cuda.VALUE_TYPES)
+    assert len(names) == len(set(names)) == n_enc + n_dec
+    assert "mf_encode_uint64_uint16_m10" in names and "mf_decode_uint8_float64" in names
+    for name, src, opts in cuda.kernel_sources():
+        assert f" {name}(" in src
+        assert opts == cuda.compile_options()
+
+
+@pytest.mark.parametrize("arch", PTX_ARCHS + CUBIN_ARCHS)
+def test_every_kernel_compiles(arch: str) -> None:
+    srcs = distinct_sources()
+    t0 = time.perf_counter()
+    for name, src, opts in srcs:
+        r = compile_or_fail(name, src, opts, arch)
+        # the kernel is in the PTX under its extern "C" name
+        assert f".entry {name}(" in r.ptx, name
+        if arch.startswith("sm_"):
+            assert r.cubin_size > 0, name
+    dt = time.perf_counter() - t0
+    print(f"\nNVRTC {'.'.join(map(str, nvrtc().version()))} {arch}: {len(srcs)} sources "
+          f"compiled in {dt:.1f} s")
+
+
+@pytest.mark.parametrize("arch", ("compute_80", "sm_90"))
+def test_all_kernels_in_one_file(arch: str) -> None:
+    """One prologue followed by every kernel text (prologue_source's documented use)."""
+    parts = [cuda.prologue_source()]
+    for kind, key in cuda.kernel_keys():
+        parts.append(cuda.encode_kernel_source(*key) if kind == "encode"
+                     else cuda.decode_kernel_source(*key))
+    r = compile_or_fail("all_kernels", "\n".join(parts), cuda.compile_options(), arch)
+    assert r.ptx.count(".entry ") == len(cuda.kernel_keys())
+
+
+# ------------------------------------------------------------------ self-tests of the check
+
+def test_nvrtc_version_and_archs() -> None:
+    major, _ = nvrtc().version()
+    assert major >= 12
+    archs = nvrtc().supported_archs()
+    assert 80 in archs and 90 in archs
+
+
+@pytest.mark.parametrize("snippet", [
+    'extern "C" __global__ void k(int* p) { int unused_local = 3; p[0] = 1; }\n',
+    '__device__ int f(int x) { if (x) return 1; }\n'
+    'extern "C" __global__ void k(int* p) { p[0] = f(p[1]); }\n',
+], ids=["unused-variable", "missing-return"])
+def test_a_warning_fails(snippet: str) -> None:
+    quiet = nvrtc().compile(snippet, ["--std=c++17", "--gpu-architecture=compute_80"])
+    assert quiet.ok and "warning" in quiet.log  # NVRTC warns on it ...
+    if WERROR:  # ... these options make it an error ...
+        strict = nvrtc().compile(snippet, full_options(["--std=c++17"], "compute_80"))
+        assert not strict.ok and "error" in strict.log
+    # ... and the check fails on it, naming the diagnostic
+    with pytest.raises(pytest.fail.Exception, match="NVRTC_ERROR_COMPILATION|warned"):
+        compile_or_fail("warn", snippet, ["--std=c++17"], "compute_80")
+
+
+def test_a_syntax_error_is_reported_with_the_log() -> None:
+    src = cuda.prologue_source() + 'extern "C" __global__ void k(int* p) { p[0] = 1 }\n'
+    with pytest.raises(pytest.fail.Exception) as info:
+        compile_or_fail("broken", src, cuda.compile_options(), "compute_80")
+    msg = str(info.value)
+    assert "NVRTC_ERROR_COMPILATION" in msg and 'expected a ";"' in msg and "broken.cu(" in msg
+
+
+def test_an_unknown_option_fails() -> None:
+    """NVRTC rejects nvcc-only options (the backend once passed --expt-relaxed-constexpr)."""
+    r = nvrtc().compile('extern "C" __global__ void k() {}\n',
+                        ["--expt-relaxed-constexpr", "--gpu-architecture=compute_80"])
+    assert not r.ok and r.status == "NVRTC_ERROR_INVALID_OPTION"
+    assert "unrecognized option" in r.log
