@@ -117,6 +117,7 @@ void encode_range_f32(const float* x, Out* out, std::size_t b, std::size_t e,
   for (std::size_t i0 = b; i0 < e; i0 += kRandomBlock) {
     const std::size_t m = std::min(e - i0, kRandomBlock);
     const float* xb = x + i0;
+    mfcpu::prefetch_ahead(xb, m, e - i0);
     if constexpr (!mf::is_stochastic(MODE)) {
       for (std::size_t i = 0; i < m; ++i)
         codes[i] = mf::project_f32<MODE, kAll>(f, plan, k, n, mf::bits_of(xb[i]), 0u);
@@ -551,19 +552,15 @@ std::uint32_t gather2(const py::array& a, const py::array& b, const py::array& t
 // the fused multiply-add rounds exactly once per step, like "round(C + exact product)": the
 // bits are those of the sequential float32 accumulator, and the loop is a register-blocked
 // GEMM micro-kernel (4 rows x 64 columns of C live in vector registers).
-void matmul_f32_seq(const py::array& A, const py::array& B, py::array C, int M, int K, int N) {
-  if (A.itemsize() != 4 || B.itemsize() != 4 || C.itemsize() != 4 ||
-      A.size() != py::ssize_t(M) * K || B.size() != py::ssize_t(K) * N ||
-      C.size() != py::ssize_t(M) * N)
-    throw std::invalid_argument("internal: matmul_f32_seq shapes");
-  const float* a = cdata_of<float>(A);
-  const float* b = cdata_of<float>(B);
-  float* c = data_of<float>(C);
+// C = A B with sequential-k binary32 FMAs (one rounding per step; canonical +NaN), by
+// register-blocked tiles over B packed into panels.  b_at(k, j) gives B's value (a float
+// array, or a table lookup of codes).  Runs without the GIL.
+template <class BAt>
+void gemm_seq_f32(const float* a, BAt b_at, float* c, int M, int K, int N) {
   constexpr int RB = mfcpu::kGemmRB, CB = mfcpu::kGemmCB;
   const std::size_t row_blocks = (std::size_t(M) + RB - 1) / RB;
   const std::size_t panels = (std::size_t(N) + CB - 1) / CB;
   const std::size_t panel_size = std::size_t(K) * CB;
-  py::gil_scoped_release nogil;
   // B packed once: panel p holds columns [p*CB, p*CB + CB) row by row, zero-padded.  The
   // buffer is kept between calls (up to 16 MiB per calling thread): a fresh 256 KiB one per
   // call cost ~100 page faults after glibc returned the memory, ~0.4 ms on the development VM
@@ -579,7 +576,7 @@ void matmul_f32_seq(const py::array& A, const py::array& B, py::array C, int M, 
       float* dst = packed.data() + p * panel_size;
       for (int k = 0; k < K; ++k)
         for (int j = 0; j < CB; ++j)
-          dst[std::size_t(k) * CB + j] = j < nj ? b[std::size_t(k) * N + j0 + j] : 0.0f;
+          dst[std::size_t(k) * CB + j] = j < nj ? b_at(k, j0 + j) : 0.0f;
     }
   }, 1);
   // One parallel region over (panel, row block) tiles; consecutive tiles share a panel, so a
@@ -592,6 +589,65 @@ void matmul_f32_seq(const py::array& A, const py::array& B, py::array C, int M, 
                            std::min(RB, M - i0), j0, std::min(CB, N - j0));
     }
   }, 1);
+}
+
+void matmul_f32_seq(const py::array& A, const py::array& B, py::array C, int M, int K, int N) {
+  if (A.itemsize() != 4 || B.itemsize() != 4 || C.itemsize() != 4 ||
+      A.size() != py::ssize_t(M) * K || B.size() != py::ssize_t(K) * N ||
+      C.size() != py::ssize_t(M) * N)
+    throw std::invalid_argument("internal: matmul_f32_seq shapes");
+  const float* a = cdata_of<float>(A);
+  const float* b = cdata_of<float>(B);
+  float* c = data_of<float>(C);
+  py::gil_scoped_release nogil;
+  gemm_seq_f32(a, [b, N](int k, int j) { return b[std::size_t(k) * N + j]; }, c, M, K, N);
+}
+
+// The float32-accumulate matmul on codes in one call (linalg.py's fast path): A's codes decoded
+// through the float32 table `ta`, B's decoded while its panels are packed, C encoded into the
+// output format by encode() -- no intermediate arrays and no Python between the steps, which
+// at 256^3 cost as much as the arithmetic.  Tables are NaN-padded to every value of the code
+// dtype; returns (ok, max A code, max B code): ok is encode()'s result.
+py::tuple matmul_f32_codes(const py::array& A, const py::array& ta, const py::array& B,
+                           const py::array& tb, int M, int K, int N, const py::tuple& so,
+                           int mode, int sat, int n, int flush, int rsrc, std::uint64_t seed,
+                           std::uint64_t offset, py::array out) {
+  if (A.size() != py::ssize_t(M) * K || B.size() != py::ssize_t(K) * N ||
+      out.size() != py::ssize_t(M) * N || ta.itemsize() != 4 || tb.itemsize() != 4 ||
+      ta.size() != (py::ssize_t(1) << (8 * A.itemsize())) ||
+      tb.size() != (py::ssize_t(1) << (8 * B.itemsize())))
+    throw std::invalid_argument("internal: matmul_f32_codes shapes");
+  // Decoded A and C live in per-thread buffers kept between calls (see gemm_seq_f32).
+  thread_local std::vector<float> abuf, cbuf;
+  if (abuf.size() < std::size_t(M) * K) abuf.resize(std::size_t(M) * K);
+  if (cbuf.size() < std::size_t(M) * N) cbuf.resize(std::size_t(M) * N);
+  const float* tav = cdata_of<float>(ta);
+  const std::size_t na = std::size_t(M) * K;
+  const std::uint32_t amax = A.itemsize() == 2
+                                 ? gather(cdata_of<std::uint16_t>(A), abuf.data(), na, tav)
+                                 : gather(cdata_of<std::uint8_t>(A), abuf.data(), na, tav);
+  std::uint32_t bmax = 0;
+  {
+    const float* tbv = cdata_of<float>(tb);
+    py::gil_scoped_release nogil;
+    std::atomic<std::uint32_t> top{0};
+    auto run = [&](auto* bc) {
+      gemm_seq_f32(abuf.data(), [bc, tbv, N, &top](int k, int j) {
+        const std::uint32_t code = bc[std::size_t(k) * N + j];
+        std::uint32_t cur = top.load(std::memory_order_relaxed);
+        while (code > cur && !top.compare_exchange_weak(cur, code)) {
+        }
+        return tbv[code];
+      }, cbuf.data(), M, K, N);
+    };
+    if (B.itemsize() == 2) run(cdata_of<std::uint16_t>(B));
+    else run(cdata_of<std::uint8_t>(B));
+    bmax = top.load();
+  }
+  py::array_t<float> cview({py::ssize_t(M) * N}, {py::ssize_t(sizeof(float))}, cbuf.data(),
+                           py::capsule(cbuf.data(), [](void*) {}));
+  const bool ok = encode(cview, so, mode, sat, n, flush, rsrc, seed, offset, py::none(), out);
+  return py::make_tuple(ok, amax, bmax);
 }
 
 // Sequential accumulation into a low-precision format, vectorised over the columns of C:
@@ -802,6 +858,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("limbs"), py::arg("out"));
   m.def("gather2", &gather2, py::arg("a"), py::arg("b"), py::arg("table"), py::arg("nb"),
         py::arg("out"));
+  m.def("matmul_f32_codes", &matmul_f32_codes, py::arg("A"), py::arg("ta"), py::arg("B"),
+        py::arg("tb"), py::arg("M"), py::arg("K"), py::arg("N"), py::arg("so"), py::arg("mode"),
+        py::arg("sat"), py::arg("n"), py::arg("flush"), py::arg("rsrc"), py::arg("seed"),
+        py::arg("offset"), py::arg("out"));
   m.def("matmul_f32_seq", &matmul_f32_seq, py::arg("A"), py::arg("B"), py::arg("C"), py::arg("M"),
         py::arg("K"), py::arg("N"));
   m.def("accumulate_format_seq", &accumulate_format_seq, py::arg("A"), py::arg("B"),

@@ -136,6 +136,20 @@ def _float32_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None,
     step: the same bits as the generic accumulator); or BLAS for "float32_blas"."""
     if not _products_fit(fa, fb, 23, -149, 128) if blas else False:
         raise ValueError(f"accumulator='float32_blas' needs float32-exact products of {fa}, {fb}")
+    if not blas and b is not None and fb is not None and a.ndim == 2 and b.ndim == 2:
+        # One C++ call: decode, pack, multiply, encode (same bits as the steps below).
+        p = resolve_projection(fo, (a.shape[0], b.shape[1]), **projection)
+        out = np.empty((a.shape[0], b.shape[1]), dtype=fo.dtype)
+        ok, amax, bmax = cpu.matmul_f32_codes(
+            np.ascontiguousarray(a), fa, np.ascontiguousarray(b), fb, fo, p.mode, p.sat,
+            p.nbits, p.flush, p.rsrc, p.seed, p.offset, out)
+        for top, f in ((amax, fa), (bmax, fb)):
+            if a.size and b.size and top >= f.num_codes:
+                raise ValueError(f"codes must be in 0..{f.num_codes - 1} for {f}")
+        if not ok:
+            raise ValueError(f"x contains NaN, but {fo} has no NaN code; replace NaNs first "
+                             "(e.g. np.nan_to_num)")
+        return out
     va = decode(a, fa, np.float32)
     vb = decode(b, fb, np.float32) if b is not None and fb is not None else None
     if blas:

@@ -211,3 +211,50 @@ def test_saturation_names_without_inf_nan_saturate():
     for sat in ("none", "propagate"):
         assert np.array_equal(mf.encode(x, f, saturation=sat), want)
     assert want.tolist() == [oracle.fixed_project(f, v) for v in x.tolist()]
+
+
+# ---- the float32 fast path (fixed_f32.h): every <= 16-bit format above, every mode ----
+
+F32_FORMATS = SMALL + MID + [(-6, 20, True), (10, -8, False), (0, 16, False), (12, 3, True)]
+
+
+@pytest.mark.parametrize("p", F32_FORMATS, ids=ids(F32_FORMATS))
+def test_encode_float32_fast_path_every_mode(p, rng):
+    """float32 input to <= 16-bit formats takes the uint32 path: every deterministic mode with
+    saturations finite and wrap (wrap stays on the generic path), every stochastic mode with
+    explicit R of several widths, against the oracle; plus subnormals, huge values, +-Inf."""
+    f = fx(p)
+    x = fixed_probes(f, np.float32, every=f.bits <= 8, rng=rng)
+    extra = np.array([1e-45, -1e-45, 1.1754942e-38, -3e-39, 3.4028235e38, -3.4028235e38,
+                      2.0 ** 40, -(2.0 ** 40), np.inf, -np.inf, 0.0, -0.0], dtype=np.float32)
+    x = np.concatenate([x, extra])
+    xl = [float(v) for v in x.tolist()]
+    for mode in DETERMINISTIC:
+        for sat in ("finite", "wrap"):
+            got = mf.encode(x, f, rounding=mode, saturation=sat)
+            want = [oracle.fixed_project(f, v, mode, sat) for v in xl]
+            bad = np.nonzero(got.astype(np.int64) != np.array(want))[0]
+            assert bad.size == 0, (mode, sat, x[bad[:5]], got[bad[:5]], np.array(want)[bad[:5]])
+    for mode, N in (("stochastic_a", 3), ("stochastic_a", 31), ("stochastic_b", 5),
+                    ("stochastic_c", 2), ("stochastic_equal", 1), ("stochastic", 32)):
+        R = rng.integers(0, 2 ** N, x.size, dtype=np.uint64).astype(np.uint32)
+        R[:4] = [0, 2 ** N - 1, 2 ** (N - 1), 1]
+        got = mf.encode(x, f, rounding=mode, random_bits=None if mode == "stochastic" else N,
+                        random=R)
+        want = [oracle.fixed_project(f, v, mode, "finite", N, int(r)) for v, r in zip(xl, R)]
+        bad = np.nonzero(got.astype(np.int64) != np.array(want))[0]
+        assert bad.size == 0, (mode, N, x[bad[:5]], got[bad[:5]], np.array(want)[bad[:5]])
+
+
+def test_encode_float32_fast_path_seeded_and_nan():
+    f = FixedFormat(1, 6)
+    x = np.linspace(-2.5, 2.5, 4099, dtype=np.float32)
+    got = mf.encode(x, f, rounding="stochastic", seed=77, offset=5)
+    Rs = oracle.random_stream(77, 5, x.size, 32)
+    assert got.tolist() == [oracle.fixed_project(f, float(v), "stochastic", "finite", 32, int(r))
+                            for v, r in zip(x, Rs)]
+    # same codes from float64 input (generic path) and with 2 threads
+    assert np.array_equal(got, mf.encode(x.astype(np.float64), f, rounding="stochastic",
+                                         seed=77, offset=5))
+    with pytest.raises(ValueError):
+        mf.encode(np.array([1.0, np.nan], dtype=np.float32), f)

@@ -57,6 +57,18 @@ def decode(codes: np.ndarray, fmt: FloatFormat, out: np.ndarray) -> int:
     return int(_core.decode(codes, padded_table(fmt, out.dtype), out))
 
 
+def matmul_f32_codes(a: np.ndarray, fa: FloatFormat, b: np.ndarray, fb: FloatFormat,
+                     fo: FloatFormat, mode: int, sat: int, nbits: int, flush: bool, rsrc: int,
+                     seed: int, offset: int, out: np.ndarray) -> tuple[bool, int, int]:
+    """out = encode(A @ B) with sequential binary32 FMAs, from codes (2-D, contiguous) in one
+    call; returns (encode's result, max A code, max B code) for the caller's range check."""
+    (M, K), N = a.shape, b.shape[1]
+    ok, amax, bmax = _core.matmul_f32_codes(
+        a, padded_table(fa, np.dtype(np.float32)), b, padded_table(fb, np.dtype(np.float32)),
+        M, K, N, fo.spec, mode, sat, nbits, int(flush), rsrc, seed, offset, out)
+    return bool(ok), int(amax), int(bmax)
+
+
 def fixed_encode(x: np.ndarray, fmt: FixedFormat, mode: int, sat: int, nbits: int, rsrc: int,
                  seed: int, offset: int, random: np.ndarray | None, out: np.ndarray) -> bool:
     """Fixed-point projection (fixed.h) of contiguous ``x`` into ``out``; False for NaN."""
