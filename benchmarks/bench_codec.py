@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Codec throughput: minifloat encode/decode (OCP E4M3) against ml_dtypes, apytypes and gfloat.
+"""Codec throughput: minifloat encode/decode (OCP E4M3) against ml_dtypes, apytypes, gfloat
+and torch's float8_e4m3fn cast, plus the fixed-point codec and the memory roof.
 
 Every implementation works on the same seeded float32 array (standard normal times 2**k, k
 uniform in [-12, 8], so the data covers subnormals, normals and overflow).  Each row is the
@@ -11,7 +12,11 @@ best wall time over ``--repeat`` calls, reported as millions of elements per sec
 Peers that are much slower (gfloat always, apytypes if one call on the full array would take
 more than ``--slow-limit`` seconds) are timed on a 1M-element slice; their throughput is
 per element, so it applies to the full size ("scaled" in the output).  Peers that cannot be
-imported are skipped.
+imported are skipped.  torch (if installed) runs with torch.set_num_threads(1) beside
+minifloat's 1-thread rows; it saturates (finite overflow and +-Inf -> +-448), which is
+minifloat's saturation="finite", and the check below requires identical codes.  The roof row
+is NumPy's float32 multiply (read 4 + write 4 bytes per element), the memory bandwidth a
+streaming single-threaded loop gets; an encode moves 5 bytes per element.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 import minifloat as mf
 
 FMT = "float8_e4m3fn"
+FIXED = mf.FixedFormat(1, 6)  # Q1.6, 8 bits: SQPU's fixed-point weights (docs/nn.md)
 SLICE = 1 << 20
 
 
@@ -54,6 +60,20 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def cpu_flags():
+    """The SIMD levels the CPU reports (avx2, avx512*), as benchmarks are recorded with them."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    fl = line.split(":", 1)[1].split()
+                    return " ".join(sorted(x for x in set(fl)
+                                           if x == "avx2" or x.startswith("avx512"))) or "none"
+    except OSError:
+        pass
+    return "unknown"
 
 
 def _load():
@@ -105,6 +125,7 @@ def main(argv=None):
     ml_dtypes = _try_import("ml_dtypes")
     apytypes = _try_import("apytypes")
     gfloat = _try_import("gfloat")
+    torch = _try_import("torch")
     if gfloat is not None:
         try:
             import gfloat.formats  # noqa: F401 - not imported by `import gfloat`
@@ -121,7 +142,8 @@ def main(argv=None):
         print(f"  usable cores     : {len(os.sched_getaffinity(0))}")
     print(f"  platform         : {platform.platform()}")
     print(f"  python           : {sys.version.split()[0]}")
-    for dist in ("minifloat", "numpy", "ml_dtypes", "apytypes", "gfloat"):
+    print(f"  CPU flags        : {cpu_flags()}")
+    for dist in ("minifloat", "numpy", "ml_dtypes", "apytypes", "gfloat", "torch"):
         print(f"  {dist:<17}: {_version(dist)}")
     print(f"  minifloat threads: default {threads0}, 'all' = {ncpu}")
     print(f"  load average     : {_load()} (other processes compete for the cores when it "
@@ -145,6 +167,12 @@ def main(argv=None):
         assert np.array_equal(dmf, dref, equal_nan=True), "mf.decode != ml_dtypes on the data"
         print("Check: mf.encode(nearest_even) == ml_dtypes astype codes, and mf.decode == "
               "ml_dtypes astype(float32), on all elements: OK")
+    if torch is not None:
+        tref = torch.from_numpy(x).to(torch.float8_e4m3fn).view(torch.uint8).numpy()
+        assert np.array_equal(mf.encode(x, FMT, saturation="finite"), tref), \
+            "mf.encode(saturation='finite') != torch float8_e4m3fn cast"
+        print("Check: mf.encode(nearest_even, saturation='finite') == torch "
+              "tensor.to(torch.float8_e4m3fn) codes, on all elements: OK")
     sto1 = mf.encode(x, FMT, rounding="stochastic", seed=1)
     mf.set_num_threads(ncpu)
     assert np.array_equal(mf.encode(x, FMT, rounding="nearest_even"), codes)
@@ -174,10 +202,33 @@ def main(argv=None):
                                 "32 random bits, Philox, seed=1")
         mfrate["dec", nt] = add("decode -> float32", "minifloat", str(nt),
                                 lambda: mf.decode(codes, FMT, dtype=np.float32), n)
+        mfrate["encsat", nt] = add("encode nearest_even", "minifloat", str(nt),
+                                   lambda: mf.encode(x, FMT, saturation="finite"), n,
+                                   "saturation='finite' (torch's semantics)")
+        mfrate["fix", nt] = add("fixed encode nearest", "minifloat", str(nt),
+                                lambda: mf.encode(x, FIXED), n, f"{FIXED} (Q1.6)")
+        mfrate["fixsto", nt] = add("fixed encode stoch.", "minifloat", str(nt),
+                                   lambda: mf.encode(x, FIXED, rounding="stochastic", seed=1), n,
+                                   f"{FIXED}, 32 random bits, seed=1")
     mf.set_num_threads(threads0)
 
     peer = {}
     notes = []
+    y32 = np.empty_like(x)
+    roof = add("roof: float32 multiply", "numpy", "1", lambda: np.multiply(x, x, out=y32), n,
+               "8 bytes/element moved")
+    # ---------------------------------------------------------------- torch
+    if torch is not None:
+        t_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        tx = torch.from_numpy(x)
+        peer["enc_torch"] = add("encode nearest_even", "torch", "1",
+                                lambda: tx.to(torch.float8_e4m3fn), n,
+                                "tensor.to(float8_e4m3fn), torch.set_num_threads(1)")
+        torch.set_num_threads(t_threads)
+    else:
+        notes.append("torch not importable: skipped (pip install torch==2.13.0 for the CPU "
+                     "build)")
     # ---------------------------------------------------------------- ml_dtypes
     if ml_dtypes is not None:
         f8 = ml_dtypes.float8_e4m3fn
@@ -274,6 +325,8 @@ def main(argv=None):
         ("encode nearest_even vs apytypes nearest", "enc", "enc_apy"),
         ("decode -> float32 vs ml_dtypes", "dec", "dec_ml"),
         ("encode nearest_even vs gfloat round_ndarray", "enc", "enc_gf"),
+        ("encode (sat. finite) vs torch float8 cast", "encsat", "enc_torch"),
+        ("encode nearest_even vs torch float8 cast", "enc", "enc_torch"),
     ]
     print(f"  {'comparison':<46} {'1 thread':>10} {f'{ncpu} threads':>11}")
     for label, k, pk in ratio_specs:
@@ -284,7 +337,18 @@ def main(argv=None):
         print(f"  {label:<46} {r1:>9.2f}x {rn:>10.2f}x")
     print()
 
+    print(f"Memory roof (numpy float32 multiply, 1 thread): {roof:.0f} M elem/s = "
+          f"{roof * 8 / 1e3:.2f} GB/s; an encode at the same bandwidth (5 B/elem) would run "
+          f"{roof * 8 / 5:.0f} M elem/s; minifloat's 1-thread E4M3 encode reaches "
+          f"{mfrate['enc', 1] * 5 / 1e3:.2f} GB/s ({mfrate['enc', 1] / (roof * 8 / 5):.2f} of it)")
+    for lbl, k in (("nearest", "fix"), ("stochastic", "fixsto")):
+        base = "enc" if k == "fix" else "sto"
+        print(f"Fixed-point {lbl} encode / float fast path ({'nearest_even' if k == 'fix' else 'stochastic'}"
+              f", E4M3): 1 thread {mfrate[k, 1] / mfrate[base, 1]:.2f}x, {ncpu} threads "
+              f"{mfrate[k, ncpu] / mfrate[base, ncpu]:.2f}x  (target >= 0.5x)")
+    print()
     targets = [("nearest_even encode >= 10x ml_dtypes", "enc", "enc_ml", 10.0),
+               ("encode (sat. finite) >= torch float8", "encsat", "enc_torch", 1.0),
                ("stochastic encode >= 10x apytypes", "sto", "sto_apy", 10.0),
                ("  (vs apytypes cast only)", "sto", "sto_apy_cast", 10.0),
                ("decode >= 5x ml_dtypes", "dec", "dec_ml", 5.0)]

@@ -173,9 +173,9 @@ std::uint64_t fixed_code(const mf::FixedSpec& f, int mode, int sat, int n, const
 }
 
 // float32 input where mf::fixed_f32_ok holds (fixed_f32.h): blocks of codes computed as
-// uint32 with MODE fixed at compile time (so the loop vectorises), then narrowed.  Blocks of
-// 1024 as in module.cpp's float32 encode (prefetch_ahead reaches 8 KB ahead).
-constexpr std::size_t kF32Block = 1024;
+// uint32 with MODE fixed at compile time (so the loop vectorises), then narrowed (blocks and
+// prefetch as module.cpp's float32 encode: parallel.h).
+constexpr std::size_t kF32Block = mfcpu::kStreamBlock;
 
 template <int MODE, class Out>
 bool fixed_encode_f32(const float* x, Out* out, std::size_t size, const mf::FixedSpec& f, int n,

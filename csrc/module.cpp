@@ -111,11 +111,11 @@ void encode_range_f32(const float* x, Out* out, std::size_t b, std::size_t e,
   const FloatSpec f = spec;
   const mf::Plan plan = mf::make_plan(f, MODE, sat, flush);
   const mf::F32Consts k = mf::make_f32_consts(f);
-  alignas(64) std::uint32_t codes[kRandomBlock];
-  alignas(64) std::uint32_t words[kRandomBlock];
+  alignas(64) std::uint32_t codes[mfcpu::kStreamBlock];
+  alignas(64) std::uint32_t words[mfcpu::kStreamBlock];
   std::uint32_t acc = 0;
-  for (std::size_t i0 = b; i0 < e; i0 += kRandomBlock) {
-    const std::size_t m = std::min(e - i0, kRandomBlock);
+  for (std::size_t i0 = b; i0 < e; i0 += mfcpu::kStreamBlock) {
+    const std::size_t m = std::min(e - i0, mfcpu::kStreamBlock);
     const float* xb = x + i0;
     mfcpu::prefetch_ahead(xb, m, e - i0);
     if constexpr (!mf::is_stochastic(MODE)) {
