@@ -55,8 +55,17 @@ def get_include() -> str:
     return include_dir()
 
 
+def get_library() -> str:
+    """Path of the C ABI shared library (``libminifloat_c``, header ``minifloat_c.h``): the
+    same header core behind a stable C interface, for C, DPI-C and FFI users
+    (:mod:`minifloat.capi`). Raises FileNotFoundError, saying how to build it, when absent."""
+    from .capi import get_library as _get_library
+
+    return _get_library()
+
+
 # Submodules imported on first use (``mf.data``), so ``import minifloat`` stays light.
-_LAZY_SUBMODULES = ("data", "hw", "nn")
+_LAZY_SUBMODULES = ("capi", "data", "hw", "nn")
 
 
 def __getattr__(name: str) -> object:
@@ -73,6 +82,7 @@ __all__ = [
     "maximum", "minimum", "multiply", "negative", "positive", "reciprocal", "sign", "sqrt",
     "square", "subtract", "from_ml_dtypes", "load", "save",
     "ALIASES", "PRESETS", "ROUNDINGS", "SATURATIONS", "FloatFormat", "config", "decode",
-    "encode", "format", "get_include", "get_num_threads", "p3109", "philox_words", "quantize",
-    "set_num_threads", "FixedFormat", "LNSFormat", "LNS_PRESETS", "Format", "FormatLike",
+    "encode", "format", "get_include", "get_library", "get_num_threads", "p3109",
+    "philox_words", "quantize", "set_num_threads", "FixedFormat", "LNSFormat", "LNS_PRESETS",
+    "Format", "FormatLike",
 ]

@@ -38,6 +38,8 @@ LAYERS = {
     "minifloat.lns": 4,
     "minifloat.nn": 5,             # applications
     "minifloat.hw": 5,
+    "minifloat.capi": 5,           # C ABI library location and ctypes binding
+    "minifloat.hw_cocotb": 5,      # cocotb driver / scoreboard for RTL against the package
     "minifloat.train_cli": 5,
     "minifloat.cli": 6,
     "minifloat": 7,                # the package facade (__init__) and __main__
