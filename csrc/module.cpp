@@ -607,8 +607,9 @@ void matmul_f32_seq(const py::array& A, const py::array& B, py::array C, int M, 
 // through the float32 table `ta`, B's decoded while its panels are packed, C encoded into the
 // output format by encode() -- no intermediate arrays and no Python between the steps, which
 // at 256^3 cost as much as the arithmetic.  Tables are NaN-padded to every value of the code
-// dtype; returns (ok, max A code, max B code): ok is encode()'s result.
-py::tuple matmul_f32_codes(const py::array& A, const py::array& ta, const py::array& B,
+// dtype (the caller checks the codes' range where the format has fewer codes than the
+// dtype); returns encode()'s result.
+bool matmul_f32_codes(const py::array& A, const py::array& ta, const py::array& B,
                            const py::array& tb, int M, int K, int N, const py::tuple& so,
                            int mode, int sat, int n, int flush, int rsrc, std::uint64_t seed,
                            std::uint64_t offset, py::array out) {
@@ -623,31 +624,23 @@ py::tuple matmul_f32_codes(const py::array& A, const py::array& ta, const py::ar
   if (cbuf.size() < std::size_t(M) * N) cbuf.resize(std::size_t(M) * N);
   const float* tav = cdata_of<float>(ta);
   const std::size_t na = std::size_t(M) * K;
-  const std::uint32_t amax = A.itemsize() == 2
-                                 ? gather(cdata_of<std::uint16_t>(A), abuf.data(), na, tav)
-                                 : gather(cdata_of<std::uint8_t>(A), abuf.data(), na, tav);
-  std::uint32_t bmax = 0;
+  if (A.itemsize() == 2) gather(cdata_of<std::uint16_t>(A), abuf.data(), na, tav);
+  else gather(cdata_of<std::uint8_t>(A), abuf.data(), na, tav);
   {
     const float* tbv = cdata_of<float>(tb);
     py::gil_scoped_release nogil;
-    std::atomic<std::uint32_t> top{0};
     auto run = [&](auto* bc) {
-      gemm_seq_f32(abuf.data(), [bc, tbv, N, &top](int k, int j) {
-        const std::uint32_t code = bc[std::size_t(k) * N + j];
-        std::uint32_t cur = top.load(std::memory_order_relaxed);
-        while (code > cur && !top.compare_exchange_weak(cur, code)) {
-        }
-        return tbv[code];
+      gemm_seq_f32(abuf.data(), [bc, tbv, N](int k, int j) {
+        return tbv[bc[std::size_t(k) * N + j]];
       }, cbuf.data(), M, K, N);
     };
     if (B.itemsize() == 2) run(cdata_of<std::uint16_t>(B));
     else run(cdata_of<std::uint8_t>(B));
-    bmax = top.load();
   }
   py::array_t<float> cview({py::ssize_t(M) * N}, {py::ssize_t(sizeof(float))}, cbuf.data(),
                            py::capsule(cbuf.data(), [](void*) {}));
   const bool ok = encode(cview, so, mode, sat, n, flush, rsrc, seed, offset, py::none(), out);
-  return py::make_tuple(ok, amax, bmax);
+  return ok;
 }
 
 // Sequential accumulation into a low-precision format, vectorised over the columns of C:

@@ -138,14 +138,13 @@ def _float32_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None,
         raise ValueError(f"accumulator='float32_blas' needs float32-exact products of {fa}, {fb}")
     if not blas and b is not None and fb is not None and a.ndim == 2 and b.ndim == 2:
         # One C++ call: decode, pack, multiply, encode (same bits as the steps below).
+        for c, f in ((a, fa), (b, fb)):  # every code valid unless the dtype has more
+            if f.num_codes < 1 << (8 * c.dtype.itemsize) and c.size and c.max() >= f.num_codes:
+                raise ValueError(f"codes must be in 0..{f.num_codes - 1} for {f}")
         p = resolve_projection(fo, (a.shape[0], b.shape[1]), **projection)
         out = np.empty((a.shape[0], b.shape[1]), dtype=fo.dtype)
-        ok, amax, bmax = cpu.matmul_f32_codes(
-            np.ascontiguousarray(a), fa, np.ascontiguousarray(b), fb, fo, p.mode, p.sat,
-            p.nbits, p.flush, p.rsrc, p.seed, p.offset, out)
-        for top, f in ((amax, fa), (bmax, fb)):
-            if a.size and b.size and top >= f.num_codes:
-                raise ValueError(f"codes must be in 0..{f.num_codes - 1} for {f}")
+        ok = cpu.matmul_f32_codes(np.ascontiguousarray(a), fa, np.ascontiguousarray(b), fb, fo,
+                                  p.mode, p.sat, p.nbits, p.flush, p.rsrc, p.seed, p.offset, out)
         if not ok:
             raise ValueError(f"x contains NaN, but {fo} has no NaN code; replace NaNs first "
                              "(e.g. np.nan_to_num)")
@@ -296,7 +295,9 @@ def matmul(a: Any, b: Any, *, out_format: FormatLike | None = None, out: Any = N
                          f"({ac.shape[-1]} != {bc.shape[-2]})")
     batch = np.broadcast_shapes(ac.shape[:-2], bc.shape[:-2])
     M, K, N = ac.shape[-2], ac.shape[-1], bc.shape[-1]
-    if bc.ndim == 2:  # one right operand: stack the left batch into rows
+    if ac.ndim == 2 and bc.ndim == 2:
+        codes = contract2d(ac, a.format, bc, b.format, fo, **acc, **proj)
+    elif bc.ndim == 2:  # one right operand: stack the left batch into rows
         rows = math.prod(batch) * M
         codes = contract2d(np.broadcast_to(ac, batch + (M, K)).reshape(rows, K), a.format, bc,
                            b.format, fo, **acc, **proj).reshape(batch + (M, N))

@@ -59,14 +59,13 @@ def decode(codes: np.ndarray, fmt: FloatFormat, out: np.ndarray) -> int:
 
 def matmul_f32_codes(a: np.ndarray, fa: FloatFormat, b: np.ndarray, fb: FloatFormat,
                      fo: FloatFormat, mode: int, sat: int, nbits: int, flush: bool, rsrc: int,
-                     seed: int, offset: int, out: np.ndarray) -> tuple[bool, int, int]:
-    """out = encode(A @ B) with sequential binary32 FMAs, from codes (2-D, contiguous) in one
-    call; returns (encode's result, max A code, max B code) for the caller's range check."""
+                     seed: int, offset: int, out: np.ndarray) -> bool:
+    """out = encode(A @ B) with sequential binary32 FMAs, from valid codes (2-D, contiguous)
+    in one call; returns encode's result (False: a NaN result without a code)."""
     (M, K), N = a.shape, b.shape[1]
-    ok, amax, bmax = _core.matmul_f32_codes(
+    return bool(_core.matmul_f32_codes(
         a, padded_table(fa, np.dtype(np.float32)), b, padded_table(fb, np.dtype(np.float32)),
-        M, K, N, fo.spec, mode, sat, nbits, int(flush), rsrc, seed, offset, out)
-    return bool(ok), int(amax), int(bmax)
+        M, K, N, fo.spec, mode, sat, nbits, int(flush), rsrc, seed, offset, out))
 
 
 def fixed_encode(x: np.ndarray, fmt: FixedFormat, mode: int, sat: int, nbits: int, rsrc: int,
