@@ -10,7 +10,11 @@ compiles CUDA C++ on the CPU; it needs no driver and no device.  Each kernel sou
 - to cubin for ``sm_80`` and ``sm_90`` (CuPy's ``-arch=sm_XX`` path, the default when NVRTC knows
   the device's architecture), which runs NVRTC's built-in ptxas as well.
 
-The log must be empty of warnings in all four.  Self-tests show that a warning does fail under
+The log must be empty of warnings in all four.  Every kernel (encode, decode and the 99
+elementwise ``mf_arith_<op>_m<mode>`` kernels) is compiled for ``compute_80`` and ``sm_90``; to keep
+this file's runtime reasonable, ``compute_90`` and ``sm_80`` compile every encode/decode kernel
+and the elementwise kernels of every operation in a representative set of modes
+(:data:`ARITH_SUBSET_MODES`).  Self-tests show that a warning does fail under
 these options and that a syntax error is reported with NVRTC's log.  Skipped when no NVRTC
 library is installed (``pip install nvidia-cuda-nvrtc``, part of the ``test`` extra).
 """
@@ -36,6 +40,11 @@ pytestmark = pytest.mark.skipif(
 
 PTX_ARCHS = ("compute_80", "compute_90")
 CUBIN_ARCHS = ("sm_80", "sm_90")
+# Architectures that compile every kernel; the others compile every encode/decode kernel and
+# the elementwise kernels in these modes only (nearest_even and stochastic_c: a deterministic
+# and a stochastic instance of project.h's code paths for every operation).
+FULL_ARCHS = ("compute_80", "sm_90")
+ARITH_SUBSET_MODES = (0, 9)
 # What CuPy's compiler appends to RawModule's options (cupy/cuda/compiler.py), besides the
 # architecture and its own include folders, which these sources do not use.
 CUPY_ADDS = ("-ftz=true",)
@@ -79,11 +88,14 @@ def compile_or_fail(name: str, source: str, options: Sequence[str], arch: str
     return r
 
 
-def distinct_sources() -> list[tuple[str, str, tuple[str, ...]]]:
-    """kernel_sources() with identical (source, options) pairs compiled once."""
+def distinct_sources(arch: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """kernel_sources() for ``arch`` (all of them on FULL_ARCHS, see the module docstring),
+    identical (source, options) pairs compiled once."""
     seen: set[tuple[str, tuple[str, ...]]] = set()
     out = []
-    for name, src, opts in cuda.kernel_sources():
+    for (kind, key), (name, src, opts) in zip(cuda.kernel_keys(), cuda.kernel_sources()):
+        if kind == "arith" and arch not in FULL_ARCHS and key[1] not in ARITH_SUBSET_MODES:
+            continue
         if (src, opts) not in seen:
             seen.add((src, opts))
             out.append((name, src, opts))
@@ -97,8 +109,13 @@ def test_kernel_list_is_complete() -> None:
     names = [n for n, _, _ in cuda.kernel_sources()]
     n_enc = len(cuda.INPUT_TYPES) * len(cuda.CODE_TYPES) * cuda.NUM_ROUNDINGS
     n_dec = len(cuda.CODE_TYPES) * len(cuda.VALUE_TYPES)
-    assert len(names) == len(set(names)) == n_enc + n_dec
+    n_arith = len(cuda.ARITH_OPS) * cuda.NUM_ROUNDINGS
+    assert len(names) == len(set(names)) == n_enc + n_dec + n_arith == 191
     assert "mf_encode_uint64_uint16_m10" in names and "mf_decode_uint8_float64" in names
+    assert "mf_arith_fma_m10" in names and "mf_arith_positive_m0" in names
+    assert len(distinct_sources("compute_80")) == 191
+    assert len(distinct_sources("sm_80")) == n_enc + n_dec + len(cuda.ARITH_OPS) * len(
+        ARITH_SUBSET_MODES)
     for name, src, opts in cuda.kernel_sources():
         assert f" {name}(" in src
         assert opts == cuda.compile_options()
@@ -106,7 +123,7 @@ def test_kernel_list_is_complete() -> None:
 
 @pytest.mark.parametrize("arch", PTX_ARCHS + CUBIN_ARCHS)
 def test_every_kernel_compiles(arch: str) -> None:
-    srcs = distinct_sources()
+    srcs = distinct_sources(arch)
     t0 = time.perf_counter()
     for name, src, opts in srcs:
         r = compile_or_fail(name, src, opts, arch)
@@ -121,13 +138,15 @@ def test_every_kernel_compiles(arch: str) -> None:
 
 @pytest.mark.parametrize("arch", ("compute_80", "sm_90"))
 def test_all_kernels_in_one_file(arch: str) -> None:
-    """One prologue followed by every kernel text (prologue_source's documented use)."""
+    """One prologue followed by every kernel text (prologue_source's documented use): all of
+    them for compute_80; for sm_90 (slower, cubin) the elementwise kernels in
+    ARITH_SUBSET_MODES only."""
+    keys = [(kind, key) for kind, key in cuda.kernel_keys()
+            if arch == "compute_80" or kind != "arith" or key[1] in ARITH_SUBSET_MODES]
     parts = [cuda.prologue_source()]
-    for kind, key in cuda.kernel_keys():
-        parts.append(cuda.encode_kernel_source(*key) if kind == "encode"
-                     else cuda.decode_kernel_source(*key))
+    parts += [cuda.kernel_text(kind, key)[1] for kind, key in keys]
     r = compile_or_fail("all_kernels", "\n".join(parts), cuda.compile_options(), arch)
-    assert r.ptx.count(".entry ") == len(cuda.kernel_keys())
+    assert r.ptx.count(".entry ") == len(keys)
 
 
 # ------------------------------------------------------------------ self-tests of the check
