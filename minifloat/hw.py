@@ -288,11 +288,16 @@ def witness_format(f: Any) -> FloatFormat | None:
 
     W has f's precision (man_bits), one more exponent bit, a sign, subnormals and zero, no Inf
     and a NaN; its bias puts f's lowest binade at the same place, so every value of ``f`` is a
-    value of W and W's ladder continues f's ladder upward far beyond f's largest value."""
+    value of W and W's ladder continues f's ladder upward far beyond f's largest value.  W's
+    magnitude index of each value of f has the parity of f's own (ties to even and round-to-odd
+    decide on it): for f without subnormals and without mantissa bits (E8M0), where the index
+    is the exponent itself, f's lowest binade is W's second normal one (bias + 2), so W has one
+    more value below f's smallest besides zero."""
     if not isinstance(f, FloatFormat):
         return None
+    shift = 0 if f.subnormals else (2 if f.man_bits == 0 else 1)
     try:
-        return FloatFormat(f.exp_bits + 1, f.man_bits, bias=f.bias + (0 if f.subnormals else 1),
+        return FloatFormat(f.exp_bits + 1, f.man_bits, bias=f.bias + shift,
                            signed=True, subnormals=True, infinities=False, nan="max")
     except ValueError:
         return None
@@ -354,8 +359,8 @@ def _range_flags(op: str, inputs: list[np.ndarray], fin: Any, fout: Any, result:
         rnd = decode(_project_op(op, inputs, fin, w, **rkw), w)
         huge = (np.abs(up) >= w.max) | (np.abs(down) >= w.max)  # |x| >= max_W > max
         of = huge | (np.abs(rnd) > fout.max)
-        if not fout.signed:
-            of |= rnd < 0
+        if not fout.signed:  # a negative x that does not round to zero (or no zero at all)
+            of |= (rnd < 0) if fout.has_zero else (down < 0)
         exact = (up == down) & ~huge
         nx = ~(exact & np.isfinite(res) & (res == up))
         tiny = (np.minimum(np.abs(up), np.abs(down)) < fout.smallest_normal) & ~huge

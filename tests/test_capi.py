@@ -9,10 +9,8 @@ package (mf.add ... on MiniArrays, mf.encode, mf.decode); expected flags from mf
 from __future__ import annotations
 
 import ctypes
-from fractions import Fraction
 
 import numpy as np
-import oracle as O
 import pytest
 
 import minifloat as mf
@@ -83,34 +81,6 @@ def _first_mismatch(got: np.ndarray, want: np.ndarray, *cols: np.ndarray) -> str
            f"{[hex(int(c[i])) for c in cols]} got {int(got[i]):#x} want {int(want[i]):#x}"
 
 
-def _check_flags(got: np.ndarray, want: np.ndarray, fout: mf.FloatFormat, xs: list[Fraction],
-                 codes: np.ndarray, rounding: str, nbits: int, R: np.ndarray | None,
-                 *cols: np.ndarray) -> None:
-    """C flags == the package's vector flags, except where mf.hw's witness format does not
-    continue the ladder with the result format's parity (man_bits == 0 without subnormals,
-    E8M0: the witness's magnitude index is the format's + 1): there each flag is checked
-    against the oracle and the definition of docs/hardware.md §3 (``xs``: the exact results)."""
-    bad = np.flatnonzero(got != want)
-    if bad.size == 0:
-        return
-    assert fout.man_bits == 0 and not fout.subnormals, _first_mismatch(got, want, *cols)
-    f = O.OFormat.of(fout)
-    for i in bad.tolist():
-        x = xs[i]
-        assert isinstance(x, Fraction) and x != 0, (i, x)
-        neg = x < 0
-        k = O._round_mag(f, abs(x), neg, rounding, nbits or None,
-                         None if R is None else int(R[i]), False)
-        # saturation acted: rounded above max, or (unsigned) a negative x that does not round
-        # to zero -- a format without zero has nothing to round to
-        of = k is None or (not fout.signed and neg and (not fout.has_zero or k != 0))
-        r = O.decode(fout, int(codes[i]))
-        nx = not (isinstance(r, Fraction) and r == x)
-        uf = nx and abs(x) < Fraction(fout.smallest_normal)
-        assert int(got[i]) == (4 if of else 0) | (16 if nx else 0) | (8 if uf else 0), \
-            (i, x, hex(int(got[i])), hex(int(want[i])))
-
-
 @pytest.mark.parametrize("fmt", [E4M3_IEEE, P3], ids=["e4m3_bias7_ieee", "binary8p3"])
 @pytest.mark.parametrize("op", ["add", "mul"])
 @pytest.mark.parametrize("rounding", ["nearest_even", "toward_zero"])
@@ -176,13 +146,7 @@ def test_ops_formats_saturations_match_vectors(lib: ctypes.CDLL, case: tuple) ->
     wf = vec.column("flags").astype(np.uint8)
     if vec.flags_computed != mf.hw.FLAG_NAMES:  # the package computes NV, DZ only here
         flags &= 0x03
-    if op == "add" and not np.array_equal(flags, wf):
-        vals = [[O.decode(fin, int(c)) for c in o] for o in ops]
-        xs = [u + v if isinstance(u, Fraction) and isinstance(v, Fraction) else None
-              for u, v in zip(*vals)]
-        _check_flags(flags, wf, fout, xs, got, rounding, nbits, R, *ops)
-    else:
-        assert np.array_equal(flags, wf), _first_mismatch(flags, wf, *ops)
+    assert np.array_equal(flags, wf), _first_mismatch(flags, wf, *ops)
 
 
 @pytest.mark.parametrize("fmt", ["e4m3", "e5m2", "binary8p3", "e8m0", "e2m1", "bf16",
@@ -202,8 +166,7 @@ def test_encode_probes_match_package(lib: ctypes.CDLL, fmt: str, rounding: str, 
     want = mf.encode(x, f, rounding=rounding, saturation=sat, **kw)
     assert np.array_equal(got, want), _first_mismatch(got, want, x.view(np.uint64))
     wf = vec.column("flags").astype(np.uint8)
-    xs = [Fraction(float(v)) if np.isfinite(v) else None for v in x]
-    _check_flags(flags, wf, f, xs, got, rounding, nbits, R, x.view(np.uint64))
+    assert np.array_equal(flags, wf), _first_mismatch(flags, wf, x.view(np.uint64))
 
 
 def test_encode_single_and_probe_values(lib: ctypes.CDLL) -> None:

@@ -62,7 +62,8 @@ def expected_flags(op, fout, vals, code, rounding, N=None, R=None):
         if isinstance(x, Fraction):
             neg = x < 0
             k = O._round_mag(f, abs(x), neg, rounding, N, R, False)
-            if k is None or (not f.signed and neg and k != 0):
+            # unsigned: a negative x that does not round to zero; without zero, any negative x
+            if k is None or (not f.signed and neg and (k != 0 or not f.subnormals)):
                 flags |= OF
         nx = irrational or not _same_value(r, x)
         if nx:
