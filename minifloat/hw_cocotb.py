@@ -318,20 +318,27 @@ async def check_binary_op(dut: Any, op: str, fmt: FloatFormat, *,
 
 
 def _checkout() -> Path | None:
-    root = Path(__file__).resolve().parent.parent
-    return root if (root / "hw" / "rtl" / "mf_round.v").is_file() else None
+    """The source checkout holding hw/: $MINIFLOAT_SOURCE_DIR, else the folder above the
+    package (an editable or in-tree install), else the working directory."""
+    env = os.environ.get("MINIFLOAT_SOURCE_DIR")
+    for root in ([Path(env)] if env else []) + [Path(__file__).resolve().parent.parent,
+                                                 Path.cwd()]:
+        if (root / "hw" / "rtl" / "mf_round.v").is_file():
+            return root
+    return None
 
 
 def rtl_sources() -> list[Path]:
     """The example RTL (hw/rtl/*.v of a source checkout).
 
     Raises:
-        FileNotFoundError: no source checkout beside the package.
+        FileNotFoundError: no source checkout found (see ``MINIFLOAT_SOURCE_DIR``).
     """
     root = _checkout()
     if root is None:
-        raise FileNotFoundError("hw/rtl is not beside this package: the example RTL ships with "
-                                "the source checkout, not the wheel")
+        raise FileNotFoundError("hw/rtl not found: the example RTL ships with the source "
+                                "checkout, not the wheel; run from the checkout or set "
+                                "MINIFLOAT_SOURCE_DIR to it")
     return sorted((root / "hw" / "rtl").glob("*.v"))
 
 
@@ -406,7 +413,8 @@ def run_rtl(op: str, fmt: FloatFormat, *, build_dir: str | os.PathLike[str],
     if test_dir is None:
         root = _checkout()
         if root is None:
-            raise FileNotFoundError("hw/tests is not beside this package; pass test_dir")
+            raise FileNotFoundError("hw/tests not found: run from the source checkout, set "
+                                    "MINIFLOAT_SOURCE_DIR, or pass test_dir")
         test_dir = root / "hw" / "tests"
     build = Path(build_dir)
     build.mkdir(parents=True, exist_ok=True)

@@ -161,8 +161,10 @@ def test_checker_sees_an_upward_import(tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(n for n in modules() if n != "minifloat.__main__"))
-def test_module_imports_alone(name):
+def test_module_imports_alone(name, tmp_path):
+    # From an empty directory: `python -c` puts the working directory first on sys.path, and
+    # in a source checkout that is the uncompiled source tree, not the installed package.
     env = dict(os.environ, MPLBACKEND="Agg")
     r = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True,
-                       text=True, env=env, timeout=120)
+                       text=True, env=env, timeout=120, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
