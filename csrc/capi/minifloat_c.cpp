@@ -213,6 +213,18 @@ int encode_one(const FloatSpec& f, const Settings& s, double v, uint32_t R, uint
   return MF_OK;
 }
 
+// The checks mf_op and mf_op_array share: both formats, the op, the settings.
+int prepare_op(int op, const mf_format* in, const mf_format* out, int rounding, int saturation,
+               int random_bits, FloatSpec* fi, FloatSpec* fo, Settings* s) {
+  int err = check_format(in, nullptr, 0);
+  if (err == MF_OK) err = check_format(out, nullptr, 0);
+  if (err != MF_OK) return err;
+  if (!op_known(op)) return MF_ERR_OP;
+  *fi = spec_of(in);
+  *fo = spec_of(out);
+  return check_settings(*fo, rounding, saturation, random_bits, s);
+}
+
 }  // namespace
 
 extern "C" {
@@ -272,13 +284,9 @@ int mf_op(int op, const mf_format* in, const mf_format* out, uint32_t a, uint32_
           int rounding, int saturation, int random_bits, uint32_t R, uint32_t* result,
           uint32_t* flags) {
   if (result == nullptr) return MF_ERR_NULL;
-  int err = check_format(in, nullptr, 0);
-  if (err == MF_OK) err = check_format(out, nullptr, 0);
-  if (err != MF_OK) return err;
-  if (!op_known(op)) return MF_ERR_OP;
-  const FloatSpec fi = spec_of(in), fo = spec_of(out);
+  FloatSpec fi, fo;
   Settings s;
-  err = check_settings(fo, rounding, saturation, random_bits, &s);
+  int err = prepare_op(op, in, out, rounding, saturation, random_bits, &fi, &fo, &s);
   if (err != MF_OK) return err;
   return op_one(op, fi, fo, s, mf::zero_is_unsigned(fi), a, b, c, R, result, flags);
 }
@@ -288,13 +296,9 @@ int mf_op_array(int op, const mf_format* in, const mf_format* out, size_t n, con
                 int random_bits, const uint32_t* R, uint16_t* result, uint8_t* flags,
                 size_t* bad_index) {
   if (bad_index != nullptr) *bad_index = n;
-  int err = check_format(in, nullptr, 0);
-  if (err == MF_OK) err = check_format(out, nullptr, 0);
-  if (err != MF_OK) return err;
-  if (!op_known(op)) return MF_ERR_OP;
-  const FloatSpec fi = spec_of(in), fo = spec_of(out);
+  FloatSpec fi, fo;
   Settings s;
-  err = check_settings(fo, rounding, saturation, random_bits, &s);
+  int err = prepare_op(op, in, out, rounding, saturation, random_bits, &fi, &fo, &s);
   if (err != MF_OK) return err;
   const int arity = mf::op_arity(op);
   if (n > 0 && (a == nullptr || result == nullptr || (arity >= 2 && b == nullptr) ||
