@@ -42,6 +42,8 @@ def base_parser(description: str, *, epochs: int, train_size: int | None,
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--schedule", default="cosine")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--engine", default="numpy", choices=("numpy", "torch"),
+                   help="numpy: minifloat.nn.fit; torch: minifloat.torch.fit (same protocol)")
     p.add_argument("--out", default=None, help="JSON output (default experiments/results/...)")
     return p
 
@@ -69,7 +71,13 @@ def train(policy: Any, train_data: Any, test_data: Any, args: argparse.Namespace
                   f"{100 * (ev['test_acc'] or 0.0):.2f}% ({ev['seconds']:.0f} s)",
                   file=sys.stderr, flush=True)
 
-    res = nn.fit(model, train_data, test_data, policy=policy, epochs=args.epochs,
+    if getattr(args, "engine", "numpy") == "torch":
+        import minifloat.torch as mft
+
+        fit: Any = mft.fit
+    else:
+        fit = nn.fit
+    res = fit(model, train_data, test_data, policy=policy, epochs=args.epochs,
                  batch_size=args.batch_size, lr=args.lr,
                  schedule=None if args.schedule == "none" else args.schedule, seed=seed,
                  callback=log_epoch)

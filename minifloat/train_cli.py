@@ -117,6 +117,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonnegative_int, default=0,
                    help="seeds initialisation, example order, dropout and stochastic rounding")
     p.add_argument("--device", default="cpu", choices=DEVICE_CHOICES)
+    p.add_argument("--engine", default="numpy", choices=("numpy", "torch"),
+                   help="numpy: minifloat.nn; torch: the same job through PyTorch "
+                        "(minifloat.torch.fit, lenet5 only; needs torch)")
     p.add_argument("--compare", default=None, metavar="POLICY",
                    help="also train this policy (e.g. fp32) with the same seed and settings and "
                         "print both side by side")
@@ -197,6 +200,23 @@ def _resolve_policies(args: argparse.Namespace, nn: Any) -> list[Any]:
         except (ValueError, TypeError, KeyError, OSError) as e:
             raise UsageError(f"--compare {args.compare!r}: {e}") from None
     return policies
+
+
+def _engine_fit(args: argparse.Namespace, nn: Any) -> Any:
+    """The ``fit`` of ``--engine``; UsageError when the torch engine cannot run this job."""
+    if args.engine == "numpy":
+        return nn.fit
+    try:
+        from . import torch as mft
+    except ImportError as e:
+        raise UsageError(f"--engine torch needs PyTorch ({e}); pip install torch==2.13.0 "
+                         "(CPU build)") from None
+    if args.model not in mft.train.MODELS:
+        raise UsageError(f"--engine torch: --model {args.model!r}; allowed: "
+                         f"{', '.join(mft.train.MODELS)}")
+    if args.device != "cpu":
+        raise UsageError("--engine torch runs on the CPU here; use --device cpu")
+    return mft.fit
 
 
 def _check_model(name: str, nn: Any) -> None:
@@ -332,6 +352,7 @@ def run_train(args: argparse.Namespace) -> int:
         _check_model(args.model, nn)
         policies = _resolve_policies(args, nn)
         device_kw = _check_device(args.device, nn.fit)
+        fit = _engine_fit(args, nn)
         _check_output(args.log, "--log")
         _check_output(args.plot, "--plot", PLOT_TYPES)
         if args.plot is not None:
@@ -362,7 +383,7 @@ def run_train(args: argparse.Namespace) -> int:
             print(policy.describe(), file=err)
             bar = _Progress(label, args.epochs, disable=args.no_progress)
             try:
-                result = nn.fit(args.model, (x_train, y_train), (x_test, y_test),
+                result = fit(args.model, (x_train, y_train), (x_test, y_test),
                                 policy=policy, epochs=args.epochs, batch_size=args.batch_size,
                                 lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay, schedule=schedule,

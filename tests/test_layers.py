@@ -40,10 +40,11 @@ LAYERS = {
     "minifloat.hw": 5,
     "minifloat.capi": 5,           # C ABI library location and ctypes binding
     "minifloat.hw_cocotb": 5,      # cocotb driver / scoreboard for RTL against the package
-    "minifloat.train_cli": 5,
-    "minifloat.cli": 6,
-    "minifloat": 7,                # the package facade (__init__) and __main__
-    "minifloat.__main__": 7,
+    "minifloat.torch": 6,          # PyTorch integration, on top of nn (imports torch)
+    "minifloat.train_cli": 7,      # `minifloat train` (nn engine, torch engine lazily)
+    "minifloat.cli": 8,
+    "minifloat": 9,                # the package facade (__init__) and __main__
+    "minifloat.__main__": 9,
 }
 
 # Inside layer 3 the registry order: array holds the registry, ops and linalg fill it.
@@ -162,9 +163,21 @@ def test_checker_sees_an_upward_import(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(n for n in modules() if n != "minifloat.__main__"))
 def test_module_imports_alone(name, tmp_path):
+    if name.startswith("minifloat.torch"):
+        pytest.importorskip("torch")
     # From an empty directory: `python -c` puts the working directory first on sys.path, and
     # in a source checkout that is the uncompiled source tree, not the installed package.
     env = dict(os.environ, MPLBACKEND="Agg")
     r = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True,
                        text=True, env=env, timeout=120, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_package_import_does_not_load_torch(tmp_path):
+    """`import minifloat` (and minifloat.nn) work without PyTorch: they never import it."""
+    code = ("import sys, minifloat, minifloat.nn, minifloat.cli; "
+            "print('torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "False"

@@ -9,6 +9,7 @@ saved inputs) are kept as codes.
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from typing import Any
 
@@ -27,11 +28,24 @@ class QuantContext:
         seed: seed of the Philox stream used by stochastic roundings; successive stochastic
             projections take successive stretches of it, so a run is reproducible.
         record: record each quantizer's offset at every training step.
+        streams: ``"sequential"`` (the NumPy trainer: successive stochastic projections take
+            successive stretches of one Philox stream) or ``"keyed"`` (each projection gets a
+            stream of its own, derived from (seed, role, slot, step, rank, call): see
+            :func:`stream_seed`; the order in which slots are projected then does not matter,
+            which is what data-parallel and compiled runs need).
+        rank: the process's rank in data-parallel training (keyed streams only).
     """
 
-    def __init__(self, policy: QuantPolicy, seed: int = 0, record: bool = True) -> None:
+    def __init__(self, policy: QuantPolicy, seed: int = 0, record: bool = True, *,
+                 streams: str = "sequential", rank: int = 0) -> None:
+        if streams not in STREAMS:
+            raise ValueError(f"streams={streams!r}; allowed: {', '.join(STREAMS)}")
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+            raise ValueError(f"rank={rank!r}; allowed: an int >= 0")
         self.policy = policy
         self.seed = int(seed) % (1 << 63)
+        self.streams = streams
+        self.rank = rank
         self.stream = 0
         self.step = 0
         self.training = True
@@ -44,6 +58,18 @@ class QuantContext:
         start = self.stream
         self.stream += n
         return start
+
+    def random_source(self, q: TensorQuantizer, n: int) -> tuple[int, int]:
+        """(seed, first stream position) for a stochastic projection of ``n`` elements by
+        ``q``: a stretch of the run's stream (sequential) or a keyed stream of its own."""
+        if self.streams == "sequential":
+            return self.seed, self.take(n)
+        if q._call_step != self.step:
+            q._call_step, q._calls = self.step, 0
+        call = q._calls
+        q._calls += 1
+        rank = self.rank if q.role in PER_RANK_ROLES else 0
+        return stream_seed(self.seed, q.role, q.name, self.step, rank, call), 0
 
     def quantizer(self, name: str, role: str) -> TensorQuantizer:
         """The quantizer of slot ``name`` (created on first use) for ``role``."""
@@ -71,6 +97,23 @@ class QuantContext:
         return out
 
 
+STREAMS = ("sequential", "keyed")
+# Roles whose tensors differ between data-parallel ranks (they come from each rank's own
+# examples); the others (weights, biases, updates, optimizer_state, master_weights) are
+# projected after the gradient all-reduce and must round identically on every rank.
+PER_RANK_ROLES = frozenset({"activations", "errors", "saved_inputs", "weight_grads"})
+
+
+def stream_seed(seed: int, role: str, slot: str, step: int, rank: int, call: int) -> int:
+    """The Philox seed of one keyed stochastic projection (docs/torch.md, "Random streams"):
+    the first 8 bytes (little-endian, top bit cleared) of BLAKE2b-64 of
+    ``"minifloat-stream-v1|{seed}|{role}|{slot}|{step}|{rank}|{call}"``; element i of the
+    tensor (C order) uses stream position i. ``rank`` is 0 for the replicated roles, ``call``
+    counts the slot's projections within the step (0, 1, ...)."""
+    key = f"minifloat-stream-v1|{seed}|{role}|{slot}|{step}|{rank}|{call}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") & ((1 << 63) - 1)
+
+
 class TensorQuantizer:
     """Projects tensors of one slot into its role's format with the current exponent offset.
 
@@ -88,6 +131,8 @@ class TensorQuantizer:
         self._fmax = format_max(spec.format) if spec.quantized else float("inf")
         self._last_step = -1
         self._frozen = False  # "init" mode: offset fixed by the first tensor
+        self._call_step = -1  # keyed streams: projections counted per step
+        self._calls = 0
 
     @property
     def quantized(self) -> bool:
@@ -141,8 +186,7 @@ class TensorQuantizer:
             kw["flush_subnormals"] = True
         if s.rounding.startswith("stochastic"):
             kw["random_bits"] = s.random_bits
-            kw["seed"] = self.ctx.seed
-            kw["offset"] = self.ctx.take(n)
+            kw["seed"], kw["offset"] = self.ctx.random_source(self, n)
         return kw
 
     def encode(self, x: np.ndarray, *, choose: bool = True) -> tuple[np.ndarray, Any, int]:
@@ -227,4 +271,5 @@ def store(q: TensorQuantizer | None, x: np.ndarray) -> Stored:
     return Stored(codes=codes, fmt=fe, scale_exp=sexp, dtype=x.dtype)
 
 
-__all__ = ["FLOAT32", "QuantContext", "Stored", "TensorQuantizer", "decode_values", "store"]
+__all__ = ["FLOAT32", "PER_RANK_ROLES", "STREAMS", "QuantContext", "Stored", "TensorQuantizer",
+           "decode_values", "store", "stream_seed"]
