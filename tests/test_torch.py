@@ -418,7 +418,10 @@ def test_qpytorch_differences():
     """QPyTorch (if it builds here): its "nearest" rounds ties away from zero where
     minifloat's nearest_even rounds to even (docs/differences.md); its stochastic rounding
     and minifloat's agree in expectation."""
-    qt = pytest.importorskip("qtorch.quant")
+    try:  # QPyTorch JIT-compiles its extension on import: any failure means "not here"
+        import qtorch.quant as qt
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"QPyTorch not usable here: {type(e).__name__}: {e}")
     ties = torch.tensor([1.0625, 1.1875, 2.125, -1.0625], dtype=torch.float32)  # E4M3 ties
     q = qt.float_quantize(ties, exp=4, man=3, rounding="nearest")
     assert q.tolist() == [1.125, 1.25, 2.25, -1.125]  # away from zero

@@ -21,13 +21,12 @@ except ImportError as e:  # pragma: no cover - exercised only without torch
     raise ImportError("minifloat.torch needs PyTorch >= 2.1: pip install 'minifloat[torch]' "
                       "(CPU build: pip install torch==2.13.0)") from e
 
-from . import optim
+from . import optim, train
 from .linalg import conv2d, linear, matmul
 from .model import QuantConv2d, QuantLinear, context, quantize_model
 from .models import LeNet5, lenet5
 from .quant_ops import Quantizer, quantize
-from . import train
 from .train import fit
 
 __all__ = ["LeNet5", "QuantConv2d", "QuantLinear", "Quantizer", "context", "conv2d", "fit",
-           "lenet5", "linear", "matmul", "optim", "quantize", "quantize_model"]
+           "lenet5", "linear", "matmul", "optim", "quantize", "quantize_model", "train"]

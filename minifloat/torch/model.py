@@ -97,11 +97,12 @@ class _LayerFn(torch.autograd.Function):
             return gx, None, gw, gb, None
         gb = g.sum((0, 2, 3)) if ctx.has_bias else None
         if not cfg.mm:
-            gw = torch.nn.grad.conv2d_weight(xs, w.shape, g, cfg.stride, cfg.padding,
-                                             cfg.dilation, cfg.groups)
+            tg: Any = torch.nn.grad  # type: ignore[attr-defined]
+            gw = tg.conv2d_weight(xs, w.shape, g, cfg.stride, cfg.padding, cfg.dilation,
+                                  cfg.groups)
             if need_x:
-                gx = torch.nn.grad.conv2d_input(ctx.xshape, w, g, cfg.stride, cfg.padding,
-                                                cfg.dilation, cfg.groups)
+                gx = tg.conv2d_input(ctx.xshape, w, g, cfg.stride, cfg.padding, cfg.dilation,
+                                     cfg.groups)
             return gx, None, gw, gb, None
         o, n = w.shape[0], g.shape[0]
         gt = g.transpose(0, 1).reshape(o, -1).contiguous()  # (O, N*L)

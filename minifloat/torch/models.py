@@ -32,9 +32,10 @@ class LeNet5(nn.Module):
             nn.Linear(84, num_classes))
         tl = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
         with torch.no_grad():
-            for t, r in zip(tl, convs + fcs):
+            refs: list[Any] = [*convs, *fcs]
+            for t, r in zip(tl, refs):
                 t.weight.copy_(torch.from_numpy(np.asarray(r.weight.init_value, np.float32)))
-                if r.bias is not None:
+                if r.bias is not None and t.bias is not None:
                     t.bias.copy_(torch.from_numpy(np.asarray(r.bias.init_value, np.float32)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..nn.policy import QuantPolicy, RoleSpec
+from ..nn.policy import OffsetSpec, QuantPolicy, RoleSpec
 from ..nn.quant import QuantContext, TensorQuantizer
 from .bridge import to_array
 from .model import context, parameter_slots
@@ -242,5 +242,6 @@ class SQPU(QuantizedOptimizer):
         super().__init__(torch.optim.SGD(plist, lr=lr, momentum=momentum), model=model,
                          weight=weight if weight is not None else q8,
                          update=update if update is not None else RoleSpec(
-                             q8, rounding="stochastic_c", random_bits=16, offset="param"),
+                             q8, rounding="stochastic_c", random_bits=16,
+                             offset=OffsetSpec("param")),
                          direct=True, seed=seed)
