@@ -112,6 +112,68 @@ def evaluate(model: Module, x: np.ndarray, y: np.ndarray,
     return loss_sum / len(x), correct / len(x)
 
 
+def check_counts(epochs: Any, batch_size: Any) -> None:
+    """ValueError unless ``epochs`` and ``batch_size`` are ints >= 1."""
+    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name}={v!r}; allowed: an int >= 1")
+
+
+class EpochLoop:
+    """The bookkeeping ``fit`` shares with ``minifloat.torch.fit``: argument checks, steps per
+    epoch, the progress bar, step and epoch reports (callback, schedule, history)."""
+
+    def __init__(self, n: int, epochs: int, batch_size: int, max_steps: int | None,
+                 progress: bool, callback: Callable[[dict[str, Any]], None] | None,
+                 sched: Any) -> None:
+        check_counts(epochs, batch_size)
+        self.steps = (n + batch_size - 1) // batch_size
+        if max_steps is not None:
+            self.steps = min(self.steps, max_steps)
+        self.callback = callback
+        self.sched = sched
+        self.history: list[dict[str, Any]] = []
+        self.bar: Any = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=epochs * self.steps, unit="step", dynamic_ncols=True)
+
+    def lr_factor(self, epoch: int) -> float:
+        """The schedule's learning-rate factor for ``epoch`` (1 without a schedule)."""
+        return self.sched.factor(epoch) if self.sched is not None else 1.0
+
+    def step(self, epoch: int, s: int, loss_sum: float, correct: int, seen: int) -> None:
+        """Report step ``s`` of ``epoch`` (0-based) with the running sums."""
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.4f}",
+                                 acc=f"{correct / seen:.3f}")
+        if self.callback is not None:
+            self.callback({"event": "step", "epoch": epoch + 1, "step": s + 1,
+                           "steps": self.steps, "loss": loss_sum / seen,
+                           "acc": correct / seen})
+
+    def end_epoch(self, rec: dict[str, Any]) -> None:
+        """Record an epoch: the schedule observes its loss, then history, bar and callback."""
+        if self.sched is not None:
+            self.sched.observe(rec["test_loss"] if rec["test_loss"] is not None
+                               else rec["train_loss"])
+        self.history.append(rec)
+        if self.bar is not None:
+            self.bar.write(f"epoch {rec['epoch']}: train loss {rec['train_loss']:.4f} acc "
+                           f"{rec['train_acc']:.4f}" + (
+                               f", test loss {rec['test_loss']:.4f} acc {rec['test_acc']:.4f}"
+                               if rec["test_acc"] is not None else ""))
+        if self.callback is not None:
+            self.callback({"event": "epoch", **rec})
+
+    def close(self) -> None:
+        """Close the progress bar."""
+        if self.bar is not None:
+            self.bar.close()
+
+
 def fit(model: Module | str, train: Any, test: Any = None, *, policy: Any = "fp32",
         epochs: int = 1, batch_size: int = 64, lr: float = 0.05, momentum: float = 0.9,
         nesterov: bool = False, weight_decay: float = 0.0, schedule: Any = None,
@@ -150,9 +212,7 @@ def fit(model: Module | str, train: Any, test: Any = None, *, policy: Any = "fp3
     pol: QuantPolicy = get_policy(policy)
     xtr, ytr = _check_data(train, "train")
     xte, yte = _check_data(test, "test") if test is not None else (None, None)
-    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name}={v!r}; allowed: an int >= 1")
+    check_counts(epochs, batch_size)
     if isinstance(model, str):
         num_classes = int(max(ytr.max(), yte.max() if yte is not None else 0)) + 1
         model_name = model
@@ -174,19 +234,12 @@ def fit(model: Module | str, train: Any, test: Any = None, *, policy: Any = "fp3
     q_in = ctx.quantizer("input.activations", "activations")
     rng = np.random.default_rng(seed)
     n = len(xtr)
-    steps = (n + batch_size - 1) // batch_size
-    if max_steps is not None:
-        steps = min(steps, max_steps)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs * steps, unit="step", dynamic_ncols=True)
-    history: list[dict[str, Any]] = []
+    loop = EpochLoop(n, epochs, batch_size, max_steps, progress, callback, sched)
+    steps = loop.steps
     mem: dict[str, Any] = {}
     try:
         for epoch in range(epochs):
-            opt.lr = lr * (sched.factor(epoch) if sched is not None else 1.0)
+            opt.lr = lr * loop.lr_factor(epoch)
             order = rng.permutation(n)
             t0 = time.perf_counter()
             loss_sum, correct, seen, skipped = 0.0, 0, 0, 0
@@ -213,14 +266,7 @@ def fit(model: Module | str, train: Any, test: Any = None, *, policy: Any = "fp3
                 loss_sum += loss * len(idx)
                 correct += int(ok.sum())
                 seen += len(idx)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.4f}",
-                                    acc=f"{correct / seen:.3f}")
-                if callback is not None:
-                    callback({"event": "step", "epoch": epoch + 1, "step": s + 1,
-                              "steps": steps, "loss": loss_sum / seen,
-                              "acc": correct / seen})
+                loop.step(epoch, s, loss_sum, correct, seen)
             seconds = time.perf_counter() - t0
             rec: dict[str, Any] = {
                 "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
@@ -230,20 +276,9 @@ def fit(model: Module | str, train: Any, test: Any = None, *, policy: Any = "fp3
             if xte is not None and yte is not None:
                 tl, ta = evaluate(model, xte, yte, eval_batch_size)
                 rec["test_loss"], rec["test_acc"] = tl, ta
-            if sched is not None:
-                sched.observe(rec["test_loss"] if rec["test_loss"] is not None
-                              else rec["train_loss"])
-            history.append(rec)
-            if bar is not None:
-                bar.write(f"epoch {epoch + 1}: train loss {rec['train_loss']:.4f} acc "
-                          f"{rec['train_acc']:.4f}" + (
-                              f", test loss {rec['test_loss']:.4f} acc {rec['test_acc']:.4f}"
-                              if rec["test_acc"] is not None else ""))
-            if callback is not None:
-                callback({"event": "epoch", **rec})
+            loop.end_epoch(rec)
     finally:
-        if bar is not None:
-            bar.close()
+        loop.close()
     config = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "momentum": momentum,
               "nesterov": nesterov, "weight_decay": weight_decay, "seed": seed,
               "max_steps": max_steps, "train_size": int(n),
@@ -254,7 +289,7 @@ def fit(model: Module | str, train: Any, test: Any = None, *, policy: Any = "fp3
               else str(pol.accumulator)}
     offsets = {k: v for k, v in ctx.offsets_view().items()
                if v["mode"] != "static"}
-    return FitResult(model_name, pol.to_dict(), config, history, mem, offsets, model)
+    return FitResult(model_name, pol.to_dict(), config, loop.history, mem, offsets, model)
 
 
 def model_q_errors(ctx: QuantContext, grad: np.ndarray) -> np.ndarray:

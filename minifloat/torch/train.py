@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..nn.formats import bits_of
 from ..nn.optim import get_schedule
 from ..nn.policy import QuantPolicy, get_policy
-from ..nn.train import FitResult, _check_data
+from ..nn.train import EpochLoop, FitResult, _check_data, check_counts
 from .model import _Wrapped, context, quantize_model
 from .models import lenet5
 from .optim import QuantizedOptimizer
@@ -99,9 +99,7 @@ def fit(model: torch.nn.Module | str, train: Any, test: Any = None, *, policy: A
     pol: QuantPolicy = get_policy(policy)
     xtr, ytr = _check_data(train, "train")
     xte, yte = _check_data(test, "test") if test is not None else (None, None)
-    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name}={v!r}; allowed: an int >= 1")
+    check_counts(epochs, batch_size)
     if threads is not None:
         torch.set_num_threads(threads)
     if isinstance(model, str):
@@ -129,20 +127,13 @@ def fit(model: torch.nn.Module | str, train: Any, test: Any = None, *, policy: A
              if isinstance(m, _Wrapped)]
     rng = np.random.default_rng(seed)
     n = len(xtr)
-    steps = (n + batch_size - 1) // batch_size
-    if max_steps is not None:
-        steps = min(steps, max_steps)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs * steps, unit="step", dynamic_ncols=True)
-    history: list[dict[str, Any]] = []
+    loop = EpochLoop(n, epochs, batch_size, max_steps, progress, callback, sched)
+    steps = loop.steps
     mem: dict[str, Any] = {}
     net.train()
     try:
         for epoch in range(epochs):
-            cur = lr * (sched.factor(epoch) if sched is not None else 1.0)
+            cur = lr * loop.lr_factor(epoch)
             for g in sgd.param_groups:
                 g["lr"] = cur
             order = rng.permutation(n)
@@ -163,13 +154,7 @@ def fit(model: torch.nn.Module | str, train: Any, test: Any = None, *, policy: A
                 loss_sum += float(loss.detach()) * len(idx)
                 correct += int((logits.detach().argmax(1) == yb).sum())
                 seen += len(idx)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.4f}",
-                                    acc=f"{correct / seen:.3f}")
-                if callback is not None:
-                    callback({"event": "step", "epoch": epoch + 1, "step": s + 1,
-                              "steps": steps, "loss": loss_sum / seen, "acc": correct / seen})
+                loop.step(epoch, s, loss_sum, correct, seen)
             seconds = time.perf_counter() - t0
             rec: dict[str, Any] = {
                 "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
@@ -177,18 +162,9 @@ def fit(model: torch.nn.Module | str, train: Any, test: Any = None, *, policy: A
                 "loss_scale": None, "skipped_steps": 0}
             if xte is not None and yte is not None:
                 rec["test_loss"], rec["test_acc"] = evaluate(net, xte, yte, eval_batch_size)
-            if sched is not None:
-                sched.observe(rec["test_loss"] if rec["test_loss"] is not None
-                              else rec["train_loss"])
-            history.append(rec)
-            if bar is not None:
-                bar.write(f"epoch {epoch + 1}: train loss {rec['train_loss']:.4f} acc "
-                          f"{rec['train_acc']:.4f}")
-            if callback is not None:
-                callback({"event": "epoch", **rec})
+            loop.end_epoch(rec)
     finally:
-        if bar is not None:
-            bar.close()
+        loop.close()
         for h in hooks:
             h.remove()
     config = {"engine": "torch", "torch": torch.__version__, "epochs": epochs,
@@ -200,4 +176,4 @@ def fit(model: torch.nn.Module | str, train: Any, test: Any = None, *, policy: A
               "accumulator": pol.accumulator if isinstance(pol.accumulator, str)
               else str(pol.accumulator)}
     offsets = {k: v for k, v in ctx.offsets_view().items() if v["mode"] != "static"}
-    return FitResult(model_name, pol.to_dict(), config, history, mem, offsets, None)
+    return FitResult(model_name, pol.to_dict(), config, loop.history, mem, offsets, None)
