@@ -64,6 +64,7 @@ def contract_key(fmt: Any, accumulator: Any, out_format: Any, grad_format: Any, 
     return key
 
 
+@functools.lru_cache(maxsize=256)
 def _check(key: str) -> None:
     """Run the spec once on a 1x1 product so bad settings fail here, naming the parameter."""
     _contract_np(np.ones((1, 1), np.float32), np.ones((1, 1), np.float32), key, False)
