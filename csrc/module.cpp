@@ -833,9 +833,11 @@ py::array_t<std::uint32_t> philox_words(std::uint64_t seed, std::uint64_t offset
 }  // namespace
 
 void bind_fixed_lns(py::module_& m);  // bind_fixed_lns.cpp
+void bind_block(py::module_& m);      // bind_block.cpp
 
 PYBIND11_MODULE(_core, m) {
   bind_fixed_lns(m);
+  bind_block(m);
   m.doc() = "minifloat C++ core: loops over NumPy arrays calling the header-only kernels";
   m.def("encode", &encode, py::arg("x"), py::arg("spec"), py::arg("mode"), py::arg("sat"),
         py::arg("n"), py::arg("flush"), py::arg("rsrc"), py::arg("seed"), py::arg("offset"),

@@ -10,11 +10,14 @@ from . import lns as lns  # noqa: F401
 from .array import MiniArray, asarray, from_codes, full, ones, zeros
 from .backends import include_dir
 from .backends.cpu import get_num_threads, set_num_threads
+from .blocks import BlockCodes
 from .codec import decode, encode, philox_words, quantize
 from .formats import (
     ALIASES,
+    BLOCK_PRESETS,
     LNS_PRESETS,
     PRESETS,
+    BlockFormat,
     FixedFormat,
     FloatFormat,
     Format,
@@ -84,5 +87,5 @@ __all__ = [
     "ALIASES", "PRESETS", "ROUNDINGS", "SATURATIONS", "FloatFormat", "config", "decode",
     "encode", "format", "get_include", "get_library", "get_num_threads", "p3109",
     "philox_words", "quantize", "set_num_threads", "FixedFormat", "LNSFormat", "LNS_PRESETS",
-    "Format", "FormatLike",
+    "Format", "FormatLike", "BlockFormat", "BlockCodes", "BLOCK_PRESETS",
 ]

@@ -1558,3 +1558,174 @@ def lns_value_rn53(L, F):
         else:
             return d
     raise AssertionError("oracle: RN53 did not converge")
+
+
+# --------------------------------------------------------------------------------------
+# Block-scaled formats (semantics.md §9), written from the rule texts:
+#   OCP Microscaling v1.0 §6.3 (Algorithm 1): shared_exp = floor(log2(max|V_i|)) - emax_elem,
+#     X = 2^shared_exp, P_i = quantize(V_i / X) clamping to the element's largest normal;
+#   torchao ScaleCalculationMode CEIL / EVEN / RCEIL; NVFP4: scale = amax / 6 in E4M3 with a
+#   float32 tensor scale amax / (448 * 6).
+# A block is a list of inputs (floats); elements are rounded once from v / (s * T).
+# --------------------------------------------------------------------------------------
+
+
+def _floor_log2(q):
+    """floor(log2 q) of a positive Fraction, exactly."""
+    e = q.numerator.bit_length() - q.denominator.bit_length()
+    while Fraction(2) ** e > q:
+        e -= 1
+    while Fraction(2) ** (e + 1) <= q:
+        e += 1
+    return e
+
+
+def _ceil_log2(q):
+    e = _floor_log2(q)
+    return e if Fraction(2) ** e == q else e + 1
+
+
+def _element_max(elem):
+    """Largest finite element value (Fraction) of an OFormat or a fixed-point format."""
+    if isinstance(elem, OFormat):
+        return elem.max
+    _, F, _, _, hi = fixed_params(elem)
+    return Fraction(hi) / Fraction(2) ** F
+
+
+@lru_cache(maxsize=64)
+def _pow2_range(sf):
+    """(pmin, pmax): exponents of the smallest and largest powers of two in the ladder."""
+    pows = [_floor_log2(x) for x in sf.ladder if x > 0 and x == Fraction(2) ** _floor_log2(x)]
+    return min(pows), max(pows)
+
+
+def block_scale(bf, vals, T=Fraction(1)):
+    """(scale code, scale value or NAN) of a block: `bf` is a dict with 'element' (OFormat or
+    fixed format), 'scale' (OFormat), 'rule', 'prec' (element fraction bits for 'even');
+    `vals` the block's inputs; T the per-tensor scale (Fraction)."""
+    elem, sf, rule = bf["element"], OFormat.of(bf["scale"]), bf["rule"]
+    kinds = [_as_exact(v) for v in vals]
+    has_nan = any(k == "nan" for k, _, _ in kinds)
+    has_inf = any(k == "inf" for k, _, _ in kinds)
+    A = max([a for k, _, a in kinds if k == "num"], default=Fraction(0))
+    emax = _element_max(elem)
+    emax_e = _floor_log2(emax)
+
+    def nan():
+        c = sf.nan_code(False)
+        return (None, NAN) if c is None else (c, NAN)
+
+    if has_nan:
+        return nan()
+    if rule == "amax":
+        if has_inf:
+            code = sf.max_code(False)
+        elif A == 0:
+            code = sf.code_of_mag(0, False)  # zero for now: replaced just below
+        else:
+            code = project(sf, A / (emax * T), "nearest_even", "finite")
+        v = decode(sf, code)
+        if _is_zero(v) or A == 0:  # a zero scale becomes the smallest positive one
+            code = sf.code_of_mag(sf.ladder_k[1] if sf.has_zero else sf.ladder_k[0], False)
+            v = decode(sf, code)
+        return code, v
+    if has_inf:
+        return nan()
+    # the powers of two that are scale values
+    pmin, pmax = _pow2_range(sf)
+    if A == 0:
+        E = pmin
+    elif rule == "floor":
+        E = _floor_log2(A) - emax_e
+    elif rule == "ceil":
+        E = _ceil_log2(A) - emax_e
+    elif rule == "even":
+        # A rounded to `prec` fraction bits, ties away from zero, then floor(log2)
+        e = _floor_log2(A)
+        q = A / Fraction(2) ** (e - bf["prec"])
+        fl = q.numerator // q.denominator
+        r = fl + (1 if q - fl >= Fraction(1, 2) else 0)
+        E = _floor_log2(Fraction(r) * Fraction(2) ** (e - bf["prec"])) - emax_e
+    elif rule == "rceil":
+        E = _ceil_log2(A / emax)
+    else:
+        raise ValueError(f"oracle: unknown scale rule {rule!r}")
+    if E > pmax:
+        return nan()
+    E = max(E, pmin)
+    code = project(sf, Fraction(2) ** E)
+    return code, Fraction(2) ** E
+
+
+def block_encode(bf, vals, T=Fraction(1), rounding="nearest_even", saturation="finite",
+                 random_bits=None, Rs=None):
+    """(scale code, element codes) of one block; Rs: the random values of its elements."""
+    scode, s = block_scale(bf, vals, T)
+    if s == NAN:
+        return scode, [0] * len(vals)
+    elem = bf["element"]
+    d = s * T
+    out = []
+    for i, v in enumerate(vals):
+        kind, neg, a = _as_exact(v)
+        x = v if kind != "num" else (-a / d if neg else a / d)
+        if kind == "num" and a == 0:
+            x = v  # keeps the sign of zero
+        R = None if Rs is None else int(Rs[i])
+        if isinstance(elem, OFormat):
+            out.append(project(elem, x, rounding, saturation, random_bits=random_bits, R=R))
+        else:
+            out.append(fixed_project(elem, x, rounding, saturation, random_bits=random_bits,
+                                     R=R))
+    return scode, out
+
+
+def _ieee_product(a, b):
+    """IEEE 754 product of two decoded values (Fraction, ('zero', sign), NAN, +-inf)."""
+    if a == NAN or b == NAN:
+        return NAN
+
+    def sign(v):
+        if isinstance(v, str):
+            return v == NINF
+        if _is_zero(v):
+            return bool(v[1])
+        return v < 0
+
+    neg = sign(a) != sign(b)
+    inf_a, inf_b = isinstance(a, str), isinstance(b, str)
+    zero_a, zero_b = _is_zero(a), _is_zero(b)
+    if (inf_a and zero_b) or (inf_b and zero_a):
+        return NAN
+    if inf_a or inf_b:
+        return _inf(neg)
+    if zero_a or zero_b:
+        return ("zero", int(neg))
+    return a * b
+
+
+def block_value(bf, code, scode, T=Fraction(1)):
+    """Exact value of element `code` under scale code `scode`: element value * scale value
+    * T with IEEE 754 rules for zeros, infinities and NaN (a NaN scale gives NaN)."""
+    sv = decode(OFormat.of(bf["scale"]), scode)
+    elem = bf["element"]
+    if isinstance(elem, OFormat):
+        ev = decode(elem, code)
+    else:
+        ev = fixed_decode(elem, code)
+        if ev == 0:
+            ev = ("zero", 0)
+    return _ieee_product(_ieee_product(ev, sv), T)
+
+
+def tensor_scale_amax(bf, xs):
+    """NVFP4's T = RN_binary32(amax / (scale max * element max)) over the finite inputs
+    (1 when amax is 0)."""
+    fin = [abs(Fraction(float(v))) for v in xs if math.isfinite(float(v))]
+    A = max(fin, default=Fraction(0))
+    if A == 0:
+        return Fraction(1)
+    q = A / (OFormat.of(bf["scale"]).max * _element_max(bf["element"]))
+    v = round_binary32(q)
+    return Fraction(1) if _is_zero(v) else v

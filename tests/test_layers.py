@@ -28,6 +28,8 @@ LAYERS = {
     "minifloat.data": 0,           # dataset files (no other module)
     "minifloat._core": 1,          # the C++ extension
     "minifloat.backends": 1,       # cpu (the extension) and cuda (CuPy + NVRTC)
+    "minifloat.projection": 2,     # resolved projection settings, exact input conversion
+    "minifloat.blocks": 2,         # block-scaled encode / decode (OCP MX, NVFP4)
     "minifloat.codec": 2,          # encode / decode / quantize, argument checks, dispatch
     "minifloat.arith": 3,          # fixed-point and LNS arithmetic on codes
     "minifloat.array": 3,          # MiniArray and the dispatch registry

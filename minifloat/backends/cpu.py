@@ -104,6 +104,27 @@ def lns_decode(codes: np.ndarray, fmt: LNSFormat, out: np.ndarray) -> int:
     return int(_core.decode(codes, lns_padded_table(fmt, out.dtype), out))
 
 
+def block_encode(x: np.ndarray, layout: tuple[int, ...], bspec: tuple[Any, ...], mode: int,
+                 sat: int, nbits: int, rsrc: int, seed: int, offset: int,
+                 random: np.ndarray | None, codes: np.ndarray, scodes: np.ndarray) -> bool:
+    """Block-scaled projection (block.h) of contiguous float32/float64 ``x`` in the canonical
+    ``layout`` into element ``codes`` and uint32 scale codes ``scodes``; False when a needed
+    code does not exist (a NaN scale in a scale format without NaN)."""
+    return bool(_core.block_encode(x, layout, bspec, mode, sat, nbits, rsrc, seed, offset,
+                                   random, codes, scodes))
+
+
+def block_decode(codes: np.ndarray, scodes: np.ndarray, layout: tuple[int, ...],
+                 etable: np.ndarray, stable: np.ndarray, tensor: float, out: np.ndarray) -> None:
+    """``out = etable[codes] * stable[scodes] * tensor`` over the blocks of ``layout``."""
+    _core.block_decode(codes, scodes, layout, etable, stable, tensor, out)
+
+
+def divide_round_f32(a: float, d: float) -> float:
+    """RN_binary32(a / d) from the exact quotient (a >= 0, d > 0 finite)."""
+    return float(_core.divide_round_f32(a, d))
+
+
 def philox_words(seed: int, offset: int, n: int) -> np.ndarray:
     """Raw Philox4x32-10 words for stream positions offset .. offset+n-1."""
     return _core.philox_words(seed, offset, n)

@@ -1,0 +1,331 @@
+// pybind11 bindings of block-scaled encode/decode (include/minifloat/block.h): loops over
+// NumPy arrays in the canonical layout (outer, n0, mid, n1, inner) where blocks are k0 x k1
+// tiles of the (n0, n1) axes (1-D blocks: n0 = k0 = 1).  The scale array has the layout
+// (outer, nb0, mid, nb1, inner).  No bit decision of its own lives here.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <atomic>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "minifloat/block.h"
+#include "minifloat/random.h"
+#include "parallel.h"
+
+namespace py = pybind11;
+
+namespace {
+
+struct Layout {
+  std::size_t outer, n0, mid, n1, inner, k0, k1, nb0, nb1;
+  std::size_t groups() const { return outer * nb0 * mid * nb1; }
+};
+
+Layout layout_from(const py::tuple& t) {
+  if (t.size() != 7) throw std::invalid_argument("internal: layout must have 7 fields");
+  Layout L;
+  L.outer = t[0].cast<std::size_t>();
+  L.n0 = t[1].cast<std::size_t>();
+  L.mid = t[2].cast<std::size_t>();
+  L.n1 = t[3].cast<std::size_t>();
+  L.inner = t[4].cast<std::size_t>();
+  L.k0 = t[5].cast<std::size_t>();
+  L.k1 = t[6].cast<std::size_t>();
+  if (L.k0 == 0 || L.k1 == 0) throw std::invalid_argument("internal: block size 0");
+  L.nb0 = (L.n0 + L.k0 - 1) / L.k0;
+  L.nb1 = (L.n1 + L.k1 - 1) / L.k1;
+  return L;
+}
+
+mf::FloatSpec float_spec(const py::tuple& t) {
+  if (t.size() != 8) throw std::invalid_argument("internal: float format tuple must have 8 fields");
+  return mf::make_float_spec(t[0].cast<int>(), t[1].cast<int>(), t[2].cast<int>(),
+                             t[3].cast<int>(), t[4].cast<int>(), t[5].cast<int>(),
+                             t[6].cast<int>(), t[7].cast<int>());
+}
+
+// bspec = (elem_kind, elem tuple, scale tuple, rule, emax_e, prec_e, elem_max, pmin, pmax, T)
+mf::BlockSpec block_spec(const py::tuple& t) {
+  if (t.size() != 10) throw std::invalid_argument("internal: block spec must have 10 fields");
+  mf::BlockSpec b{};
+  b.elem_kind = t[0].cast<int>();
+  const py::tuple e = t[1].cast<py::tuple>();
+  if (b.elem_kind == 0) {
+    b.ef = float_spec(e);
+  } else {
+    if (e.size() != 3) throw std::invalid_argument("internal: fixed format tuple");
+    b.ex = mf::make_fixed_spec(e[0].cast<int>(), e[1].cast<int>(), e[2].cast<int>());
+  }
+  b.sf = float_spec(t[2].cast<py::tuple>());
+  b.rule = t[3].cast<int>();
+  b.emax_e = t[4].cast<int>();
+  b.prec_e = t[5].cast<int>();
+  b.elem_max = t[6].cast<double>();
+  b.pmin = t[7].cast<int>();
+  b.pmax = t[8].cast<int>();
+  b.tensor = t[9].cast<double>();
+  return b;
+}
+
+// Magnitude bits of an input element (float order == unsigned order of the magnitude bits).
+template <class In> struct MagBits;
+template <> struct MagBits<float> {
+  using U = std::uint32_t;
+  static constexpr U kInf = 0x7F800000u;
+  static U of(float v) { return mf::bits_of(v) & 0x7FFFFFFFu; }
+  static double value(U u) { return double(mf::float_of(u)); }
+};
+template <> struct MagBits<double> {
+  using U = std::uint64_t;
+  static constexpr U kInf = 0x7FF0000000000000ull;
+  static U of(double v) { return mf::bits_of(v) & 0x7FFFFFFFFFFFFFFFull; }
+  static double value(U u) { return mf::double_of(u); }
+};
+
+template <class In> mf::Parts<std::uint64_t> parts_in(In v) {
+  if constexpr (std::is_same_v<In, float>) return mf::parts_of_float<std::uint64_t, false>(v);
+  else return mf::parts_of(v);
+}
+
+// The (j0, j1 range) spans of group g: for each j0 of the tile, the contiguous run
+// x[start .. start + len) covers (j1, t) for j1 in the tile's columns and every t.
+struct Group {
+  std::size_t o, B0, m, B1, j0a, j0b, j1a, j1b;
+};
+Group group_of(const Layout& L, std::size_t g) {
+  Group G;
+  G.B1 = g % L.nb1;
+  std::size_t r = g / L.nb1;
+  G.m = r % L.mid;
+  r /= L.mid;
+  G.B0 = r % L.nb0;
+  G.o = r / L.nb0;
+  G.j0a = G.B0 * L.k0;
+  G.j0b = std::min(L.n0, G.j0a + L.k0);
+  G.j1a = G.B1 * L.k1;
+  G.j1b = std::min(L.n1, G.j1a + L.k1);
+  return G;
+}
+std::size_t span_start(const Layout& L, const Group& G, std::size_t j0) {
+  return (((G.o * L.n0 + j0) * L.mid + G.m) * L.n1 + G.j1a) * L.inner;
+}
+std::size_t scale_index(const Layout& L, const Group& G) {
+  return (((G.o * L.nb0 + G.B0) * L.mid + G.m) * L.nb1 + G.B1) * L.inner;
+}
+
+constexpr std::size_t kWords = 1024;
+
+template <int MODE, class In, class Out>
+bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout& L,
+                   const mf::BlockSpec& bs, int sat, int n, int rsrc, std::uint64_t seed,
+                   std::uint64_t offset, const std::uint32_t* rnd) {
+  using MB = MagBits<In>;
+  using U = typename MB::U;
+  std::atomic<bool> bad{false};
+  py::gil_scoped_release nogil;
+  mfcpu::parallel_for(L.groups(), [&](std::size_t gb, std::size_t ge) {
+    const mf::BlockSpec b = bs;
+    mf::Plan plan{};
+    if (b.elem_kind == 0) plan = mf::make_plan(b.ef, MODE, sat, 0);
+    std::vector<U> amax(L.inner), maxall(L.inner);
+    std::vector<mf::BlockScale> sc(L.inner);
+    alignas(64) std::uint32_t words[kWords];
+    std::uint32_t acc = 0;
+    for (std::size_t g = gb; g < ge; ++g) {
+      const Group G = group_of(L, g);
+      const std::size_t len = (G.j1b - G.j1a) * L.inner;
+      // Pass 1: the largest finite magnitude of each block (as bits) and NaN/Inf flags.
+      std::fill(amax.begin(), amax.end(), U(0));
+      std::fill(maxall.begin(), maxall.end(), U(0));
+      for (std::size_t j0 = G.j0a; j0 < G.j0b; ++j0) {
+        const In* xs = x + span_start(L, G, j0);
+        if (L.inner == 1) {
+          U a = amax[0], all = maxall[0];
+          for (std::size_t i = 0; i < len; ++i) {
+            const U u = MB::of(xs[i]);
+            all = std::max(all, u);
+            a = std::max(a, u < MB::kInf ? u : U(0));
+          }
+          amax[0] = a;
+          maxall[0] = all;
+        } else {
+          for (std::size_t i = 0, t = 0; i < len; ++i) {
+            const U u = MB::of(xs[i]);
+            maxall[t] = std::max(maxall[t], u);
+            amax[t] = std::max(amax[t], u < MB::kInf ? u : U(0));
+            t = t + 1 == L.inner ? 0 : t + 1;
+          }
+        }
+      }
+      const std::size_t si = scale_index(L, G);
+      for (std::size_t t = 0; t < L.inner; ++t) {
+        sc[t] = mf::block_scale(b, MB::value(amax[t]), std::uint32_t(maxall[t] > MB::kInf),
+                                std::uint32_t(maxall[t] == MB::kInf));
+        acc |= std::uint32_t(sc[t].code == mf::NO_CODE);
+        scodes[si + t] = sc[t].code;
+      }
+      // Pass 2: the element codes (position of element = its flat index).
+      for (std::size_t j0 = G.j0a; j0 < G.j0b; ++j0) {
+        const std::size_t start = span_start(L, G, j0);
+        const In* xs = x + start;
+        Out* cs = codes + start;
+        for (std::size_t i0 = 0; i0 < len; i0 += kWords) {
+          const std::size_t i1 = std::min(len, i0 + kWords);
+          if constexpr (mf::is_stochastic(MODE)) {
+            if (rsrc == 1) mf::philox_fill(seed, offset + start + i0, i1 - i0, words);
+          }
+          for (std::size_t i = i0, t = i0 % L.inner; i < i1; ++i) {
+            const mf::BlockScale& s = sc[t];
+            std::uint32_t R = 0;
+            if constexpr (mf::is_stochastic(MODE))
+              R = rsrc == 2 ? rnd[start + i] : mf::top_bits(words[i - i0], n);
+            std::uint32_t c = 0;
+            if (!s.is_nan) {
+              c = mf::block_element_code(b, plan, s, MODE, sat, n, parts_in(xs[i]), R);
+              acc |= std::uint32_t(b.elem_kind == 0 && c == mf::NO_CODE);
+            }
+            cs[i] = static_cast<Out>(c);
+            t = t + 1 == L.inner ? 0 : t + 1;
+          }
+        }
+      }
+    }
+    if (acc) bad.store(true, std::memory_order_relaxed);
+  });
+  return !bad.load();
+}
+
+template <int MODE>
+bool encode_mode(const py::array& x, py::array& codes, py::array& scodes, const Layout& L,
+                 const mf::BlockSpec& b, int sat, int n, int rsrc, std::uint64_t seed,
+                 std::uint64_t offset, const std::uint32_t* rnd) {
+  auto* sp = static_cast<std::uint32_t*>(scodes.mutable_data());
+  const bool f32 = x.dtype().is(py::dtype::of<float>());
+  const bool wide = codes.itemsize() == 2;
+#define MF_BLOCK_CALL(IN, OUT)                                                               \
+  encode_groups<MODE, IN, OUT>(static_cast<const IN*>(x.data()),                             \
+                               static_cast<OUT*>(codes.mutable_data()), sp, L, b, sat, n, rsrc, \
+                               seed, offset, rnd)
+  if (f32) return wide ? MF_BLOCK_CALL(float, std::uint16_t) : MF_BLOCK_CALL(float, std::uint8_t);
+  return wide ? MF_BLOCK_CALL(double, std::uint16_t) : MF_BLOCK_CALL(double, std::uint8_t);
+#undef MF_BLOCK_CALL
+}
+
+template <int... M>
+bool encode_dispatch(std::integer_sequence<int, M...>, int mode, const py::array& x,
+                     py::array& codes, py::array& scodes, const Layout& L,
+                     const mf::BlockSpec& b, int sat, int n, int rsrc, std::uint64_t seed,
+                     std::uint64_t offset, const std::uint32_t* rnd) {
+  bool ok = true;
+  const bool found =
+      ((mode == M ? (ok = encode_mode<M>(x, codes, scodes, L, b, sat, n, rsrc, seed, offset, rnd),
+                     true)
+                  : false) ||
+       ...);
+  if (!found) throw std::invalid_argument("internal: unknown rounding mode");
+  return ok;
+}
+
+// Returns False when some block needed a code that does not exist (a NaN scale in a scale
+// format without NaN, or NaN into a float element without NaN); the caller raises and
+// discards the outputs.
+bool block_encode(const py::array& x, const py::tuple& layout, const py::tuple& bspec, int mode,
+                  int sat, int n, int rsrc, std::uint64_t seed, std::uint64_t offset,
+                  py::object random, py::array codes, py::array scodes) {
+  const Layout L = layout_from(layout);
+  const mf::BlockSpec b = block_spec(bspec);
+  const std::size_t size = L.outer * L.n0 * L.mid * L.n1 * L.inner;
+  const bool f32 = x.dtype().is(py::dtype::of<float>());
+  if (!f32 && !x.dtype().is(py::dtype::of<double>()))
+    throw std::invalid_argument("internal: block input must be float32 or float64");
+  if (std::size_t(x.size()) != size || std::size_t(codes.size()) != size)
+    throw std::invalid_argument("internal: layout size");
+  if (std::size_t(scodes.size()) != L.groups() * L.inner || scodes.itemsize() != 4)
+    throw std::invalid_argument("internal: scale codes must be uint32 of the scale shape");
+  const std::uint32_t* rnd = nullptr;
+  py::array rarr;
+  if (rsrc == 2) {
+    rarr = random.cast<py::array>();
+    if (std::size_t(rarr.size()) != size || rarr.itemsize() != 4)
+      throw std::invalid_argument("internal: random must be uint32 of x's size");
+    rnd = static_cast<const std::uint32_t*>(rarr.data());
+  }
+  return encode_dispatch(std::make_integer_sequence<int, mf::NUM_ROUNDINGS>{}, mode, x, codes,
+                         scodes, L, b, sat, n, rsrc, seed, offset, rnd);
+}
+
+// values = element_table[code] * scale_table[scale code] * T, exact in float64 (the bit
+// budget is checked in Python), then rounded once to the output type.
+template <class C, class SC, class V>
+void decode_groups(const C* codes, const SC* scodes, V* out, const Layout& L, const double* et,
+                   const double* st, double T) {
+  py::gil_scoped_release nogil;
+  mfcpu::parallel_for(L.groups(), [&](std::size_t gb, std::size_t ge) {
+    std::vector<double> sv(L.inner);
+    for (std::size_t g = gb; g < ge; ++g) {
+      const Group G = group_of(L, g);
+      const std::size_t len = (G.j1b - G.j1a) * L.inner;
+      const std::size_t si = scale_index(L, G);
+      for (std::size_t t = 0; t < L.inner; ++t) sv[t] = st[scodes[si + t]] * T;
+      for (std::size_t j0 = G.j0a; j0 < G.j0b; ++j0) {
+        const std::size_t start = span_start(L, G, j0);
+        if (L.inner == 1) {
+          const double s = sv[0];
+          for (std::size_t i = 0; i < len; ++i) out[start + i] = V(et[codes[start + i]] * s);
+        } else {
+          for (std::size_t i = 0, t = 0; i < len; ++i) {
+            out[start + i] = V(et[codes[start + i]] * sv[t]);
+            t = t + 1 == L.inner ? 0 : t + 1;
+          }
+        }
+      }
+    }
+  });
+}
+
+void block_decode(const py::array& codes, const py::array& scodes, const py::tuple& layout,
+                  const py::array& etable, const py::array& stable, double T, py::array out) {
+  const Layout L = layout_from(layout);
+  const std::size_t size = L.outer * L.n0 * L.mid * L.n1 * L.inner;
+  if (std::size_t(codes.size()) != size || std::size_t(out.size()) != size ||
+      std::size_t(scodes.size()) != L.groups() * L.inner)
+    throw std::invalid_argument("internal: layout size");
+  const auto* et = static_cast<const double*>(etable.data());
+  const auto* st = static_cast<const double*>(stable.data());
+  const bool f32 = out.dtype().is(py::dtype::of<float>());
+  auto run = [&](auto* cp, auto* sp) {
+    if (f32) decode_groups(cp, sp, static_cast<float*>(out.mutable_data()), L, et, st, T);
+    else decode_groups(cp, sp, static_cast<double*>(out.mutable_data()), L, et, st, T);
+  };
+  auto with_scales = [&](auto* cp) {
+    if (scodes.itemsize() == 1) run(cp, static_cast<const std::uint8_t*>(scodes.data()));
+    else run(cp, static_cast<const std::uint16_t*>(scodes.data()));
+  };
+  if (codes.itemsize() == 1) with_scales(static_cast<const std::uint8_t*>(codes.data()));
+  else with_scales(static_cast<const std::uint16_t*>(codes.data()));
+}
+
+// RN_binary32(a / d) for a >= 0 finite and d > 0 finite (the NVFP4 per-tensor scale
+// amax / (scale max * element max)), from the exact quotient.
+double divide_round_f32(double a, double d) {
+  const mf::FloatSpec f32 = mf::make_float_spec(8, 23, 127, 1, 1, 1, mf::NAN_IEEE, 1);
+  const mf::Plan plan = mf::make_plan(f32, mf::NEAREST_EVEN, mf::SAT_FINITE, 0);
+  const mf::OddPow od = mf::odd_pow(d);
+  const mf::Parts<std::uint64_t> q = mf::divide_parts(mf::parts_of(a), od.odd, od.e);
+  return double(mf::float_of(mf::project<std::uint64_t>(f32, plan, mf::NEAREST_EVEN, 0, q, 0u)));
+}
+
+}  // namespace
+
+void bind_block(py::module_& m) {
+  m.def("block_encode", &block_encode, py::arg("x"), py::arg("layout"), py::arg("bspec"),
+        py::arg("mode"), py::arg("sat"), py::arg("n"), py::arg("rsrc"), py::arg("seed"),
+        py::arg("offset"), py::arg("random"), py::arg("codes"), py::arg("scodes"));
+  m.def("block_decode", &block_decode, py::arg("codes"), py::arg("scodes"), py::arg("layout"),
+        py::arg("etable"), py::arg("stable"), py::arg("tensor"), py::arg("out"));
+  m.def("divide_round_f32", &divide_round_f32, py::arg("a"), py::arg("d"));
+}

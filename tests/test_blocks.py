@@ -1,0 +1,386 @@
+"""Block-scaled formats (semantics.md §9) against the rational oracle (tests/oracle.py
+block_scale / block_encode / block_value): probe blocks for every preset x every rounding
+mode, NaN/Inf/zero/subnormal/partial blocks, 2-D tiles and other axes, exhaustive decode of
+every element code x every scale code, thread independence, and bad input.  The peers
+(gfloat, torchao) are in tests/test_blocks_peers.py."""
+
+from fractions import Fraction
+
+import numpy as np
+import oracle as O
+import pytest
+
+mf = pytest.importorskip("minifloat")
+from minifloat.formats import BLOCK_PRESETS, BlockFormat, FixedFormat, FloatFormat  # noqa: E402
+
+PRESETS = list(BLOCK_PRESETS)
+
+
+def odesc(bf):
+    """The oracle's description of a BlockFormat (plain parameters)."""
+    e = bf.element
+    elem = O.OFormat.of(e) if isinstance(e, FloatFormat) else e
+    prec = e.man_bits if isinstance(e, FloatFormat) else bf.emax_elem + e.frac_bits
+    return {"element": elem, "scale": O.OFormat.of(bf.scale), "rule": bf.scale_rule,
+            "prec": prec}
+
+
+def tensor_of(bf, x):
+    if bf.tensor_scale is None:
+        return Fraction(1)
+    if isinstance(bf.tensor_scale, float):
+        return Fraction(bf.tensor_scale)
+    return O.tensor_scale_amax(odesc(bf), x.ravel().tolist())
+
+
+def oracle_blocks(bf, x, rounding="nearest_even", saturation="finite", random_bits=None,
+                  seed=None, offset=0):
+    """Expected (codes, scales) of a 2-D x with blocks along the last axis."""
+    d = odesc(bf)
+    T = tensor_of(bf, x)
+    k = bf.block_size[0]
+    rows, n = x.shape
+    nb = -(-n // k)
+    codes = np.zeros(x.shape, dtype=np.int64)
+    scales = np.zeros((rows, nb), dtype=np.int64)
+    Rall = None
+    if random_bits:
+        Rall = O.random_stream(seed, offset, x.size, random_bits).reshape(x.shape)
+    for r in range(rows):
+        for b in range(nb):
+            sl = slice(b * k, min(n, (b + 1) * k))
+            vals = x[r, sl].tolist()
+            Rs = None if Rall is None else Rall[r, sl]
+            sc, cs = O.block_encode(d, vals, T, rounding, saturation, random_bits, Rs)
+            scales[r, b] = sc
+            codes[r, sl] = cs
+    return codes, scales, T
+
+
+def _element_probes(bf, dtype):
+    """Element-grid probes (values, midpoints, +-1 ulp, zeros) of magnitude below
+    2^(emax_e + 1), so that a block holding them and 2^emax_e keeps the scale 2^0 under the
+    floor rule."""
+    e = bf.element
+    top = 2.0 ** (bf.emax_elem + 1)
+    if isinstance(e, FloatFormat):
+        p = O.probe_values(O.OFormat.of(e), dtype=dtype, include_nan=False)
+    else:
+        step = 2.0 ** -e.frac_bits
+        ints = np.arange(e.min_int, e.max_int + 1, dtype=np.float64)
+        base = np.concatenate([ints * step, (ints + 0.5) * step])
+        p = np.concatenate([base, np.nextafter(base, np.inf), np.nextafter(base, -np.inf)])
+        p = p.astype(dtype)
+    p = p[np.isfinite(p) & (np.abs(p) < top)]
+    return np.unique(p)
+
+
+def probe_matrix(bf, dtype, rng, scales=(0, 5, -7, 40, -100, -120)):
+    """Rows of blocks: element probes times 2^j (each block led by 2^emax_e * 2^j, then
+    filled with probes), plus blocks whose largest magnitude sits at each scale-rule
+    boundary."""
+    k = bf.block_size[0]
+    probes = _element_probes(bf, dtype)
+    blocks = []
+    lead = 2.0 ** bf.emax_elem
+    for j in scales:
+        for i0 in range(0, len(probes), k - 1):
+            chunk = probes[i0:i0 + k - 1]
+            blk = np.concatenate([[lead], chunk, np.zeros(k - 1 - len(chunk))])
+            blocks.append(np.ldexp(blk, j))
+    # amax at the boundaries of every rule: powers of two and their neighbours, the element
+    # max and its neighbours, the EVEN threshold 2 - 2^-(m+1), tiny and huge magnitudes.
+    m = odesc(bf)["prec"]
+    emax = float(bf.element.max)
+    specials = []
+    for j in (-3, 0, 4, -60):
+        for a in (1.0, 2.0 - 2.0 ** -(m + 1), emax, 1.5):
+            v = np.ldexp(np.asarray(a, dtype=dtype), j + bf.emax_elem * 0)
+            specials += [v, np.nextafter(v, dtype(np.inf)), np.nextafter(v, dtype(0))]
+    info = np.finfo(dtype)
+    specials += [dtype(info.tiny), dtype(info.smallest_subnormal), dtype(info.max),
+                 dtype(info.tiny) * 3, dtype(2.0 ** -127)]
+    for a in specials:
+        rest = rng.uniform(-1, 1, k - 1) * float(a)
+        blk = np.concatenate([[a], rest]).astype(dtype)
+        rng.shuffle(blk)
+        blocks.append(blk)
+    blocks.append(np.zeros(k))
+    blocks.append(-np.zeros(k))
+    x = np.stack(blocks).astype(dtype)
+    return x
+
+
+def assert_blocks(bf, x, **kw):
+    got = mf.encode(x, bf, **kw)
+    rb = kw.get("random_bits")
+    codes, scales, T = oracle_blocks(bf, x, kw.get("rounding", "nearest_even"),
+                                     kw.get("saturation", bf.saturation), rb,
+                                     kw.get("seed"), kw.get("offset", 0))
+    assert got.tensor_scale == float(T)
+    bad_s = np.nonzero(got.scales != scales)
+    assert bad_s[0].size == 0, (f"{bf}: scale codes differ at {bad_s[0][:4]}, "
+                                f"{bad_s[1][:4]}: got {got.scales[bad_s][:4]} "
+                                f"expected {scales[bad_s][:4]}")
+    bad = np.nonzero(got.codes != codes)
+    if bad[0].size:
+        i = (bad[0][0], bad[1][0])
+        raise AssertionError(f"{bf} {kw}: {bad[0].size} element codes differ; first x={x[i]!r}"
+                             f" got {got.codes[i]} expected {codes[i]} (scale code "
+                             f"{got.scales[i[0], i[1] // bf.block_size[0]]})")
+    return got
+
+
+DETERMINISTIC = O.DETERMINISTIC
+
+
+@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("rounding", DETERMINISTIC)
+def test_presets_probe_blocks_every_deterministic_mode(name, rounding):
+    bf = mf.format(name)
+    if bf.tensor_scale == "amax":  # the tensor scale is tested below; here T = 1
+        bf = bf.replace(tensor_scale=None)
+    rng = np.random.default_rng(7)
+    for dtype, js in ((np.float32, (0, -7, -120)), (np.float64, (0, 40, -100))):
+        assert_blocks(bf, probe_matrix(bf, dtype, rng, js), rounding=rounding)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("saturation", ["none", "propagate"])
+def test_presets_other_saturations(name, saturation):
+    bf = mf.format(name).replace(tensor_scale=None)
+    x = probe_matrix(bf, np.float64, np.random.default_rng(3), scales=(0, -9))
+    for rounding in ("nearest_even", "toward_positive", "toward_zero"):
+        assert_blocks(bf, x, rounding=rounding, saturation=saturation)
+
+
+@pytest.mark.parametrize("rule", ["floor", "ceil", "even", "rceil", "amax"])
+@pytest.mark.parametrize("elem", ["float8_e4m3fn", "float8_e5m2", "float4_e2m1fn",
+                                  "float6_e2m3fn", "fixed"])
+def test_every_scale_rule_every_element(rule, elem):
+    e = FixedFormat(1, 6) if elem == "fixed" else elem
+    bf = BlockFormat(e, "e8m0", 8, scale_rule=rule)
+    rng = np.random.default_rng(11)
+    for dtype in (np.float32, np.float64):
+        x = probe_matrix(bf, dtype, rng, scales=(0, 3, -50))
+        assert_blocks(bf, x, rounding="nearest_even")
+        assert_blocks(bf, x, rounding="toward_negative")
+
+
+def test_nvfp4_ties_at_non_power_of_two_scales():
+    # Blocks whose amax is 6 * s * T for E4M3 scales s and a fixed tensor scale T, filled
+    # with E2M1 probes times s * T (exact in float64): ties relative to the real scale.
+    T = float(np.float32(0.0123))
+    bf = mf.format("nvfp4").replace(tensor_scale=T)
+    probes = _element_probes(bf, np.float64)
+    e4m3 = mf.format("e4m3")
+    svals = mf.decode(np.arange(1, 127), e4m3)[::5]
+    blocks = []
+    for s in svals:
+        for i0 in range(0, len(probes), 15):
+            chunk = probes[i0:i0 + 15]
+            blk = np.concatenate([[6.0], chunk, np.zeros(15 - len(chunk))])
+            blocks.append(blk * (s * T))
+    x = np.stack(blocks)
+    for rounding in DETERMINISTIC:
+        assert_blocks(bf, x, rounding=rounding)
+
+
+def test_nvfp4_two_level_tensor_scale():
+    bf = mf.format("nvfp4")
+    rng = np.random.default_rng(5)
+    for scale in (1.0, 1e-3, 3e4):
+        x = (rng.standard_normal((8, 64)) * scale).astype(np.float32)
+        got = assert_blocks(bf, x)
+        assert got.tensor_scale != 1.0
+
+
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp4_e2m1", "mxint8", "nvfp4"])
+@pytest.mark.parametrize("rounding", ["stochastic_a", "stochastic_b", "stochastic_c",
+                                      "stochastic_equal"])
+def test_seeded_stochastic_against_oracle_stream(name, rounding):
+    bf = mf.format(name)
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((6, 64)) * 3).astype(np.float32)
+    for nbits in (1, 5, 13):
+        assert_blocks(bf, x, rounding=rounding, random_bits=nbits, seed=99, offset=17)
+
+
+def test_nan_and_inf_blocks():
+    bf = mf.format("mxfp8_e4m3")
+    x = np.ones((4, 32), dtype=np.float32)
+    x[0, 3] = np.nan
+    x[1, 5] = np.inf
+    x[2, 0] = -np.inf
+    got = assert_blocks(bf, x)
+    assert list(got.scales[:, 0]) == [255, 255, 255, got.scales[3, 0]]
+    q = mf.decode(got, bf)
+    assert np.isnan(q[:3]).all() and (q[3] == 1).all()
+    # NVFP4: NaN gives a NaN scale, Inf saturates the scale and the element
+    nv = mf.format("nvfp4").replace(tensor_scale=None)
+    y = np.ones((3, 16))
+    y[0, 1] = np.nan
+    y[1, 2] = np.inf
+    got = assert_blocks(nv, y)
+    q = mf.decode(got, nv)
+    assert np.isnan(q[0]).all() and q[1, 2] == 6 * 448 and np.isfinite(q[1:]).all()
+
+
+def test_scale_without_nan_rejects_nan_blocks():
+    bf = BlockFormat("e4m3", FloatFormat(5, 0, bias=15, nan="none", infinities=False,
+                                         signed=False, subnormals=False), 4)
+    with pytest.raises(ValueError, match="no NaN"):
+        mf.encode(np.array([[1.0, np.nan, 0, 0]]), bf)
+
+
+def test_partial_blocks_with_zero_padding():
+    bf = BlockFormat("e2m1", "e8m0", 8, padding="zeros")
+    x = np.random.default_rng(1).standard_normal((3, 21))
+    got = assert_blocks(bf, x)
+    assert got.scales.shape == (3, 3)
+    with pytest.raises(ValueError, match="padding"):
+        mf.encode(x, mf.format("mxfp4_e2m1"))
+
+
+def test_blocks_along_other_axes_and_2d_tiles():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 32, 5)) * np.exp(rng.uniform(-8, 8, (6, 32, 5)))
+    bf = BlockFormat("e4m3", "e8m0", 8, axis=1)
+    got = mf.encode(x, bf, rounding="stochastic_a", random_bits=8, seed=3)
+    # same as blocks along the last axis of the transposed array, with the stream positions
+    # of the original layout given explicitly
+    R = O.random_stream(3, 0, x.size, 8).reshape(x.shape)
+    xt = np.moveaxis(x, 1, -1).reshape(-1, 32)
+    Rt = np.moveaxis(R, 1, -1).reshape(-1, 32)
+    d = odesc(bf)
+    for r in range(xt.shape[0]):
+        for b in range(4):
+            sc, cs = O.block_encode(d, xt[r, b * 8:(b + 1) * 8].tolist(), Fraction(1),
+                                    "stochastic_a", "finite", 8, Rt[r, b * 8:(b + 1) * 8])
+            i, t = divmod(r, 5)
+            assert got.scales[i, b, t] == sc
+            assert list(got.codes[i, b * 8:(b + 1) * 8, t]) == cs
+    # 2-D tiles 4x8 over axes (0, 2) of a 3-D array, with a partial tile
+    bf2 = BlockFormat("e5m2", "e8m0", (4, 8), axis=(0, 2), padding="zeros")
+    y = rng.standard_normal((10, 3, 16)) * np.exp(rng.uniform(-5, 5, (10, 3, 16)))
+    got = mf.encode(y, bf2)
+    assert got.scales.shape == (3, 3, 2)
+    d2 = odesc(bf2)
+    for B0 in range(3):
+        for m in range(3):
+            for B1 in range(2):
+                tile = y[B0 * 4:(B0 + 1) * 4, m, B1 * 8:(B1 + 1) * 8]
+                sc, cs = O.block_encode(d2, tile.ravel().tolist())
+                assert got.scales[B0, m, B1] == sc
+                assert got.codes[B0 * 4:(B0 + 1) * 4, m, B1 * 8:(B1 + 1) * 8].ravel().tolist() == cs
+    np.testing.assert_array_equal(mf.decode(got, bf2).shape, y.shape)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_exhaustive_decode_every_element_code_by_every_scale_code(name):
+    bf = mf.format(name)
+    T = 0.75 if bf.tensor_scale is not None else 1.0
+    k = bf.block_size[0]
+    ne, ns = bf.num_codes, bf.scale.num_codes
+    per = -(-ne // k) * k
+    codes = np.resize(np.arange(ne), per)
+    codes = np.tile(codes, (ns, 1)).astype(bf.dtype)
+    scales = np.repeat(np.arange(ns)[:, None], per // k, axis=1).astype(bf.scale_dtype)
+    got = mf.decode((codes, scales, T), bf)
+    got32 = mf.decode((codes, scales, T), bf, dtype=np.float32)
+    d = odesc(bf)
+    for s in range(ns):
+        for c in range(ne):
+            v = O.block_value(d, c, s, Fraction(T))
+            g = got[s, c]
+            if v == O.NAN:
+                assert np.isnan(g) and np.isnan(got32[s, c])
+            else:
+                assert g == O.to_float(v) and np.signbit(g) == O.value_negative(v), (s, c, g, v)
+                with np.errstate(over="ignore"):
+                    assert got32[s, c] == np.float32(O.to_float(v))
+
+
+def test_threads_do_not_change_bits():
+    bf = mf.format("mxfp6_e3m2")
+    x = np.random.default_rng(0).standard_normal((512, 256)).astype(np.float32)
+    old = mf.get_num_threads()
+    try:
+        mf.set_num_threads(1)
+        a = mf.encode(x, bf, rounding="stochastic_a", random_bits=9, seed=5)
+        mf.set_num_threads(2)
+        b = mf.encode(x, bf, rounding="stochastic_a", random_bits=9, seed=5)
+    finally:
+        mf.set_num_threads(old)
+    np.testing.assert_array_equal(a.codes, b.codes)
+    np.testing.assert_array_equal(a.scales, b.scales)
+
+
+def test_quantize_keeps_dtype_and_matches_decode_of_encode():
+    x = np.random.default_rng(0).standard_normal((4, 32)).astype(np.float32)
+    q = mf.quantize(x, "mxfp8")
+    assert q.dtype == np.float32
+    np.testing.assert_array_equal(q, mf.decode(mf.encode(x, "mxfp8"), "mxfp8", np.float32))
+
+
+def test_descriptor_and_presets():
+    b = mf.format("mxfp4")
+    assert b is BLOCK_PRESETS["mxfp4_e2m1"] and b.bits == 4 and b.block_elems == 32
+    assert b.bits_per_element == 4.25 and b.emax_elem == 2
+    assert mf.format("nvfp4").bits_per_element == 4.5
+    assert mf.format("mxint8").element == FixedFormat(1, 6)
+    assert BlockFormat("e4m3", "e8m0", 32) == mf.format("mxfp8_e4m3")
+    assert "mxfp8_e4m3" in repr(mf.format("mxfp8_e4m3"))
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(block_size=0), "block_size"),
+    (dict(block_size=(2, 2, 2)), "block_size"),
+    (dict(axis=(1, 1), block_size=(2, 2)), "axis"),
+    (dict(axis=(0, 1)), "axis"),
+    (dict(scale_rule="round"), "scale_rule"),
+    (dict(padding="edge"), "padding"),
+    (dict(tensor_scale=-1.0), "tensor_scale"),
+    (dict(tensor_scale=0.1), "tensor_scale"),  # not a float32 value
+    (dict(saturation="wrap"), "wrap"),
+    (dict(scale="nope"), "scale format"),
+])
+def test_bad_descriptor_names_the_parameter(kw, match):
+    args = dict(element="e4m3", scale="e8m0", block_size=32)
+    args.update(kw)
+    with pytest.raises(ValueError, match=match):
+        BlockFormat(**args)
+
+
+def test_bad_descriptor_types():
+    with pytest.raises(TypeError, match="element"):
+        BlockFormat(3.0, "e8m0", 32)
+    with pytest.raises(TypeError, match="scale"):
+        BlockFormat("e4m3", FixedFormat(1, 6), 32)
+    with pytest.raises(ValueError, match="16 bits"):
+        BlockFormat(FixedFormat(10, 10), "e8m0", 32)
+    with pytest.raises(ValueError, match="unknown format"):
+        mf.format("mxfp3")
+
+
+def test_bad_input_names_the_parameter():
+    bf = mf.format("mxfp8")
+    with pytest.raises(ValueError, match="axis"):
+        mf.encode(np.ones(32), BlockFormat("e4m3", "e8m0", 32, axis=1))
+    with pytest.raises(ValueError, match="scalar"):
+        mf.encode(np.float32(1), bf)
+    with pytest.raises(ValueError, match="block_size"):
+        mf.encode(np.ones((2, 30)), bf)
+    with pytest.raises(TypeError, match="real"):
+        mf.encode(np.ones(32, dtype=complex), bf)
+    with pytest.raises(ValueError, match="flush_subnormals"):
+        mf.encode(np.ones(32), bf, flush_subnormals=True)
+    good = mf.encode(np.ones((2, 32)), bf)
+    with pytest.raises(ValueError, match="scales has shape"):
+        mf.decode((good.codes, good.scales[:, :0]), bf)
+    with pytest.raises(ValueError, match="codes must be in"):
+        mf.decode((good.codes.astype(np.int64) + 300, good.scales), bf)
+    with pytest.raises(TypeError, match="BlockCodes"):
+        mf.decode(good.codes, bf)
+    with pytest.raises(ValueError, match="tensor_scale"):
+        mf.decode((good.codes, good.scales, 0.0), bf)
