@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "minifloat/block.h"
+#include "minifloat/project_f32.h"
 #include "minifloat/random.h"
 #include "parallel.h"
 
@@ -110,6 +111,24 @@ Group group_of(const Layout& L, std::size_t g) {
   G.j1b = std::min(L.n1, G.j1a + L.k1);
   return G;
 }
+// The group after G (g + 1), without the divisions of group_of.
+void next_group(const Layout& L, Group& G) {
+  if (++G.B1 == L.nb1) {
+    G.B1 = 0;
+    if (++G.m == L.mid) {
+      G.m = 0;
+      if (++G.B0 == L.nb0) {
+        G.B0 = 0;
+        ++G.o;
+      }
+    }
+  }
+  G.j0a = G.B0 * L.k0;
+  G.j0b = std::min(L.n0, G.j0a + L.k0);
+  G.j1a = G.B1 * L.k1;
+  G.j1b = std::min(L.n1, G.j1a + L.k1);
+}
+
 std::size_t span_start(const Layout& L, const Group& G, std::size_t j0) {
   return (((G.o * L.n0 + j0) * L.mid + G.m) * L.n1 + G.j1a) * L.inner;
 }
@@ -118,6 +137,23 @@ std::size_t scale_index(const Layout& L, const Group& G) {
 }
 
 constexpr std::size_t kWords = 1024;
+
+// One block's run of float32 elements on the float32 path (project_f32.h): x / 2^E in the
+// element format F is x in F with bias - E (its values times 2^E), so the block's scale is
+// folded into the path's constants and the loop is project_f32's, vectorised.  The plan
+// (special codes) does not depend on the bias.
+template <int MODE, bool kAll, class Out>
+void f32_span(const float* xs, Out* cs, std::size_t len, const mf::FloatSpec& fs,
+              const mf::Plan& plan, int n, const std::uint32_t* R) {
+  const mf::F32Consts c = mf::make_f32_consts(fs);
+  alignas(64) std::uint32_t tmp[kWords];
+  for (std::size_t i = 0; i < len; ++i) {
+    std::uint32_t r = 0;
+    if constexpr (mf::is_stochastic(MODE)) r = R[i];
+    tmp[i] = mf::project_f32<MODE, kAll>(fs, plan, c, n, mf::bits_of(xs[i]), r);
+  }
+  for (std::size_t i = 0; i < len; ++i) cs[i] = static_cast<Out>(tmp[i]);
+}
 
 template <int MODE, class In, class Out>
 bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout& L,
@@ -131,12 +167,13 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
     const mf::BlockSpec b = bs;
     mf::Plan plan{};
     if (b.elem_kind == 0) plan = mf::make_plan(b.ef, MODE, sat, 0);
+    const bool plain = b.elem_kind == 0 && mf::plain_call(b.ef, plan);
     std::vector<U> amax(L.inner), maxall(L.inner);
     std::vector<mf::BlockScale> sc(L.inner);
     alignas(64) std::uint32_t words[kWords];
     std::uint32_t acc = 0;
-    for (std::size_t g = gb; g < ge; ++g) {
-      const Group G = group_of(L, g);
+    Group G = group_of(L, gb);
+    for (std::size_t g = gb; g < ge; ++g, next_group(L, G)) {
       const std::size_t len = (G.j1b - G.j1a) * L.inner;
       // Pass 1: the largest finite magnitude of each block (as bits) and NaN/Inf flags.
       std::fill(amax.begin(), amax.end(), U(0));
@@ -144,11 +181,13 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
       for (std::size_t j0 = G.j0a; j0 < G.j0b; ++j0) {
         const In* xs = x + span_start(L, G, j0);
         if (L.inner == 1) {
+          // Branch-free (masks, not ?:) so that GCC vectorises the two reductions.
           U a = amax[0], all = maxall[0];
           for (std::size_t i = 0; i < len; ++i) {
             const U u = MB::of(xs[i]);
-            all = std::max(all, u);
-            a = std::max(a, u < MB::kInf ? u : U(0));
+            const U fin = u & (U(0) - U(u < MB::kInf));
+            all = all > u ? all : u;
+            a = a > fin ? a : fin;
           }
           amax[0] = a;
           maxall[0] = all;
@@ -169,6 +208,33 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
         scodes[si + t] = sc[t].code;
       }
       // Pass 2: the element codes (position of element = its flat index).
+      if constexpr (std::is_same_v<In, float>) {
+        // Blocks along the last axis with a power-of-two d: the float32 path.
+        mf::FloatSpec fs = b.ef;
+        const mf::BlockScale& s0 = sc[0];
+        fs.bias -= s0.E;
+        fs.emin += s0.E;
+        if (L.inner == 1 && b.elem_kind == 0 && s0.pow2 && !s0.is_nan && len <= kWords &&
+            mf::f32_path_ok(fs, MODE, n)) {
+          for (std::size_t j0 = G.j0a; j0 < G.j0b; ++j0) {
+            const std::size_t start = span_start(L, G, j0);
+            const std::uint32_t* R = words;
+            if constexpr (mf::is_stochastic(MODE)) {
+              if (rsrc == 1) {
+                mf::philox_fill(seed, offset + start, len, words);
+                for (std::size_t i = 0; i < len; ++i) words[i] = mf::top_bits(words[i], n);
+              } else {
+                R = rnd + start;
+              }
+            }
+            if (plain)
+              f32_span<MODE, false>(x + start, codes + start, len, fs, plan, n, R);
+            else
+              f32_span<MODE, true>(x + start, codes + start, len, fs, plan, n, R);
+          }
+          continue;
+        }
+      }
       for (std::size_t j0 = G.j0a; j0 < G.j0b; ++j0) {
         const std::size_t start = span_start(L, G, j0);
         const In* xs = x + start;
@@ -266,8 +332,8 @@ void decode_groups(const C* codes, const SC* scodes, V* out, const Layout& L, co
   py::gil_scoped_release nogil;
   mfcpu::parallel_for(L.groups(), [&](std::size_t gb, std::size_t ge) {
     std::vector<double> sv(L.inner);
-    for (std::size_t g = gb; g < ge; ++g) {
-      const Group G = group_of(L, g);
+    Group G = group_of(L, gb);
+    for (std::size_t g = gb; g < ge; ++g, next_group(L, G)) {
       const std::size_t len = (G.j1b - G.j1a) * L.inner;
       const std::size_t si = scale_index(L, G);
       for (std::size_t t = 0; t < L.inner; ++t) sv[t] = st[scodes[si + t]] * T;

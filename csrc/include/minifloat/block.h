@@ -106,16 +106,12 @@ struct BlockScale {
   int32_t De;        // d = D * 2^De
 };
 
-// The code of the power of two 2^E in the scale format (pmin <= E <= pmax: exact).
+// The code of the power of two 2^E in the scale format (pmin <= E <= pmax: exact): the
+// exponent field E + bias with a zero mantissa, or in the subnormal binade the single
+// mantissa bit 2^(E - (emin - m)).
 MF_HD uint32_t scale_code_of_pow2(const FloatSpec& sf, int32_t E) {
-  Parts<uint64_t> p;
-  p.cls = IN_FINITE;
-  p.neg = 0;
-  p.sig = 1;
-  p.e_lsb = E;
-  p.ex = E;
-  const Plan plan = make_plan(sf, NEAREST_EVEN, SAT_FINITE, 0);
-  return project<uint64_t>(sf, plan, NEAREST_EVEN, 0, p, 0u);
+  if (E >= sf.emin) return uint32_t(E + sf.bias) << sf.man_bits;
+  return uint32_t(1) << (sf.man_bits - (sf.emin - E));
 }
 
 MF_HD uint32_t scale_nan_code(const FloatSpec& sf) { return sf.has_nan ? nan_code(sf, 0) : NO_CODE; }
