@@ -1,4 +1,4 @@
-"""Block-scaled encode / decode / quantize (docs/semantics.md §9): argument checks, the
+"""Block-scaled encode / decode / quantize (docs/semantics.md §8): argument checks, the
 canonical layout of the blocks, and the calls into the core (csrc/include/minifloat/block.h).
 
 ``encode(x, BlockFormat)`` returns :class:`BlockCodes`: one element code per element (x's

@@ -9,13 +9,36 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from .formats import FloatFormat, format
+from .formats import BlockFormat, FloatFormat, format
 from .hw import hex_value, table_csv
 from .hw import value_rows as value_rows  # re-exported (moved to minifloat.hw)
 
 
+def block_info_text(bf: BlockFormat) -> str:
+    """Human-readable parameters of a block-scaled format (docs/semantics.md §8)."""
+    lo, hi = bf.scale_pow2_range
+    items = [
+        ("format", str(bf)),
+        ("element", f"{bf.element} ({bf.bits} bits, max {bf.element.max!r}, "
+                    f"emax_elem {bf.emax_elem})"),
+        ("scale", f"{bf.scale} ({bf.scale.bits} bits; powers of two 2^{lo} .. 2^{hi})"),
+        ("block", f"{' x '.join(map(str, bf.block_size))} along axis "
+                  f"{', '.join(map(str, bf.axis))}"),
+        ("scale_rule", bf.scale_rule),
+        ("tensor_scale", str(bf.tensor_scale)),
+        ("padding", str(bf.padding)),
+        ("saturation", bf.saturation),
+        ("bits/element", f"{bf.bits_per_element:g}"),
+        ("max", repr(bf.max)),
+    ]
+    w = max(len(k) for k, _ in items)
+    return "\n".join(f"{k:<{w}}  {v}" for k, v in items) + "\n"
+
+
 def info_text(fmt: FloatFormat) -> str:
     """Human-readable properties and bit layout."""
+    if isinstance(fmt, BlockFormat):  # type: ignore[unreachable]
+        return block_info_text(fmt)  # type: ignore[unreachable]
     sign = "1 sign bit | " if fmt.signed else "no sign bit | "
     layout = f"{sign}{fmt.exp_bits} exponent bits | {fmt.man_bits} mantissa bits"
     opt = lambda c: "none" if c is None else f"0x{c:0{(fmt.bits + 3) // 4}X}"  # noqa: E731
@@ -42,6 +65,13 @@ def info_text(fmt: FloatFormat) -> str:
 
 def _format_arg(name: str, bias: int | None) -> FloatFormat:
     fmt = format(name)
+    if isinstance(fmt, BlockFormat):  # type: ignore[unreachable]
+        # --bias sets the element's bias (an asymmetric MX element)
+        if bias is None:  # type: ignore[unreachable]
+            return fmt
+        if not isinstance(fmt.element, FloatFormat):
+            raise ValueError(f"--bias needs a float element; {fmt} has {fmt.element}")
+        return fmt.replace(element=fmt.element.replace(bias=bias))  # type: ignore[return-value]
     return fmt if bias is None else fmt.replace(bias=bias)
 
 
@@ -95,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "info":
         sys.stdout.write(info_text(fmt))
         return 0
+    if isinstance(fmt, BlockFormat):  # type: ignore[unreachable]
+        print(f"minifloat: error: table lists codes of element formats; "  # type: ignore[unreachable]
+              f"{fmt} is block-scaled: use 'minifloat table {fmt.element}'", file=sys.stderr)
+        return 2
     text = table_csv(fmt)
     if args.out is None:
         sys.stdout.write(text)

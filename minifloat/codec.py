@@ -2,7 +2,7 @@
 
 ``encode(x)`` is the projection of docs/semantics.md §2-3 applied to each element's exact
 value; ``decode(codes)`` gives exact values; ``quantize = decode(encode(x))``.  Block-scaled
-formats (:class:`~minifloat.formats.BlockFormat`, §9) go to :mod:`minifloat.blocks`: their
+formats (:class:`~minifloat.formats.BlockFormat`, §8) go to :mod:`minifloat.blocks`: their
 ``encode`` returns a :class:`~minifloat.blocks.BlockCodes` (codes, scales, tensor_scale),
 which their ``decode`` takes.
 """

@@ -1561,7 +1561,7 @@ def lns_value_rn53(L, F):
 
 
 # --------------------------------------------------------------------------------------
-# Block-scaled formats (semantics.md §9), written from the rule texts:
+# Block-scaled formats (semantics.md §8), written from the rule texts:
 #   OCP Microscaling v1.0 §6.3 (Algorithm 1): shared_exp = floor(log2(max|V_i|)) - emax_elem,
 #     X = 2^shared_exp, P_i = quantize(V_i / X) clamping to the element's largest normal;
 #   torchao ScaleCalculationMode CEIL / EVEN / RCEIL; NVFP4: scale = amax / 6 in E4M3 with a

@@ -1,4 +1,4 @@
-"""Block-scaled formats (semantics.md §9) against the rational oracle (tests/oracle.py
+"""Block-scaled formats (semantics.md §8) against the rational oracle (tests/oracle.py
 block_scale / block_encode / block_value): probe blocks for every preset x every rounding
 mode, NaN/Inf/zero/subnormal/partial blocks, 2-D tiles and other axes, exhaustive decode of
 every element code x every scale code, thread independence, and bad input.  The peers
@@ -384,3 +384,15 @@ def test_bad_input_names_the_parameter():
         mf.decode(good.codes, bf)
     with pytest.raises(ValueError, match="tensor_scale"):
         mf.decode((good.codes, good.scales, 0.0), bf)
+
+
+def test_cli_info_and_table_of_block_formats(capsys):
+    from minifloat.cli import main
+
+    assert main(["info", "mxfp4_e2m1"]) == 0
+    out = capsys.readouterr().out
+    assert "float4_e2m1fn" in out and "4.25" in out and "floor" in out
+    assert main(["info", "mxfp8", "--bias", "11"]) == 0
+    assert "bias=11" in capsys.readouterr().out
+    assert main(["table", "nvfp4"]) == 2
+    assert "block-scaled" in capsys.readouterr().err

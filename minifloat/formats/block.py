@@ -5,7 +5,7 @@ A :class:`BlockFormat` is an element format (any :class:`FloatFormat` or a fixed
 E4M3, ...), a block size along one axis (or a 2-D tile over two axes), the rule that picks a
 block's scale from its largest magnitude, and an optional per-tensor second-level scale.
 Element ``i`` of a block with scale ``s`` (and tensor scale ``T``) stands for
-``element_value(code_i) * s * T``.  docs/semantics.md §9 gives the rules with the spec
+``element_value(code_i) * s * T``.  docs/semantics.md §8 gives the rules with the spec
 sections they follow.  Pure data: no codec, no backend.
 """
 
@@ -21,7 +21,7 @@ from ._check import check_int
 from .fixed import FixedFormat
 from .float import PRESETS, FloatFormat
 
-#: Scale rules (docs/semantics.md §9.2).  The value is the id of the C++ core (block.h).
+#: Scale rules (docs/semantics.md §8.2).  The value is the id of the C++ core (block.h).
 SCALE_RULES: dict[str, int] = {"floor": 0, "ceil": 1, "even": 2, "rceil": 3, "amax": 4}
 
 #: Padding rules for a last partial block: None (the axis must be a multiple of the block

@@ -1,4 +1,4 @@
-// Block-scaled formats (docs/semantics.md §9): a block of elements shares one scale code;
+// Block-scaled formats (docs/semantics.md §8): a block of elements shares one scale code;
 // element i of a block with scale value s (times a per-tensor scale T) stands for
 // element_value * s * T.  This header holds the per-block decisions: the scale chosen from the
 // block's largest magnitude A by a scale rule, and the exact parts of x / (s * T), which the
