@@ -69,6 +69,7 @@ mf::BlockSpec block_spec(const py::tuple& t) {
   b.pmin = t[7].cast<int>();
   b.pmax = t[8].cast<int>();
   b.tensor = t[9].cast<double>();
+  mf::finish_block_spec(b);
   return b;
 }
 
@@ -142,15 +143,18 @@ constexpr std::size_t kWords = 1024;
 // element format F is x in F with bias - E (its values times 2^E), so the block's scale is
 // folded into the path's constants and the loop is project_f32's, vectorised.  The plan
 // (special codes) does not depend on the bias.
-template <int MODE, bool kAll, class Out>
+// kQuot: d is not a power of two; each element goes through block.h's quotient proxy.
+template <int MODE, bool kAll, bool kQuot, class Out>
 void f32_span(const float* xs, Out* cs, std::size_t len, const mf::FloatSpec& fs,
-              const mf::Plan& plan, int n, const std::uint32_t* R) {
+              const mf::Plan& plan, int n, const std::uint32_t* R, double d) {
   const mf::F32Consts c = mf::make_f32_consts(fs);
   alignas(64) std::uint32_t tmp[kWords];
   for (std::size_t i = 0; i < len; ++i) {
     std::uint32_t r = 0;
     if constexpr (mf::is_stochastic(MODE)) r = R[i];
-    tmp[i] = mf::project_f32<MODE, kAll>(fs, plan, c, n, mf::bits_of(xs[i]), r);
+    std::uint32_t u = mf::bits_of(xs[i]);
+    if constexpr (kQuot) u = mf::quotient_f32_bits(u, d);
+    tmp[i] = mf::project_f32<MODE, kAll>(fs, plan, c, n, u, r);
   }
   for (std::size_t i = 0; i < len; ++i) cs[i] = static_cast<Out>(tmp[i]);
 }
@@ -168,6 +172,8 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
     mf::Plan plan{};
     if (b.elem_kind == 0) plan = mf::make_plan(b.ef, MODE, sat, 0);
     const bool plain = b.elem_kind == 0 && mf::plain_call(b.ef, plan);
+    const bool quot_ok = b.elem_kind == 0 && mf::f32_path_ok(b.ef, MODE, n) &&
+                         mf::quotient_f32_ok(b.ef, MODE, n);
     std::vector<U> amax(L.inner), maxall(L.inner);
     std::vector<mf::BlockScale> sc(L.inner);
     alignas(64) std::uint32_t words[kWords];
@@ -212,10 +218,13 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
         // Blocks along the last axis with a power-of-two d: the float32 path.
         mf::FloatSpec fs = b.ef;
         const mf::BlockScale& s0 = sc[0];
-        fs.bias -= s0.E;
-        fs.emin += s0.E;
-        if (L.inner == 1 && b.elem_kind == 0 && s0.pow2 && !s0.is_nan && len <= kWords &&
-            mf::f32_path_ok(fs, MODE, n)) {
+        if (s0.pow2) {
+          fs.bias -= s0.E;
+          fs.emin += s0.E;
+        }
+        const double d = s0.D * mf::pow2(s0.De);  // exact: D < 2^53, d in double's range
+        if (L.inner == 1 && b.elem_kind == 0 && !s0.is_nan && len <= kWords &&
+            (s0.pow2 ? mf::f32_path_ok(fs, MODE, n) : quot_ok)) {
           for (std::size_t j0 = G.j0a; j0 < G.j0b; ++j0) {
             const std::size_t start = span_start(L, G, j0);
             const std::uint32_t* R = words;
@@ -227,10 +236,13 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
                 R = rnd + start;
               }
             }
-            if (plain)
-              f32_span<MODE, false>(x + start, codes + start, len, fs, plan, n, R);
-            else
-              f32_span<MODE, true>(x + start, codes + start, len, fs, plan, n, R);
+            if (s0.pow2) {
+              if (plain) f32_span<MODE, false, false>(x + start, codes + start, len, fs, plan, n, R, d);
+              else f32_span<MODE, true, false>(x + start, codes + start, len, fs, plan, n, R, d);
+            } else {
+              if (plain) f32_span<MODE, false, true>(x + start, codes + start, len, fs, plan, n, R, d);
+              else f32_span<MODE, true, true>(x + start, codes + start, len, fs, plan, n, R, d);
+            }
           }
           continue;
         }
@@ -385,6 +397,30 @@ double divide_round_f32(double a, double d) {
   return double(mf::float_of(mf::project<std::uint64_t>(f32, plan, mf::NEAREST_EVEN, 0, q, 0u)));
 }
 
+// The largest magnitude of the finite elements of contiguous float32/float64 x (0 if none):
+// one vectorised pass over the magnitude bits.
+template <class In> double finite_amax_of(const In* x, std::size_t n) {
+  using MB = MagBits<In>;
+  using U = typename MB::U;
+  U a = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const U u = MB::of(x[i]);
+    const U fin = u & (U(0) - U(u < MB::kInf));
+    a = a > fin ? a : fin;
+  }
+  return MB::value(a);
+}
+
+double finite_amax(const py::array& x) {
+  const std::size_t n = std::size_t(x.size());
+  py::gil_scoped_release nogil;
+  if (x.dtype().is(py::dtype::of<float>()))
+    return finite_amax_of(static_cast<const float*>(x.data()), n);
+  if (x.dtype().is(py::dtype::of<double>()))
+    return finite_amax_of(static_cast<const double*>(x.data()), n);
+  throw std::invalid_argument("internal: finite_amax input must be float32 or float64");
+}
+
 }  // namespace
 
 void bind_block(py::module_& m) {
@@ -394,4 +430,5 @@ void bind_block(py::module_& m) {
   m.def("block_decode", &block_decode, py::arg("codes"), py::arg("scodes"), py::arg("layout"),
         py::arg("etable"), py::arg("stable"), py::arg("tensor"), py::arg("out"));
   m.def("divide_round_f32", &divide_round_f32, py::arg("a"), py::arg("d"));
+  m.def("finite_amax", &finite_amax, py::arg("x"));
 }

@@ -94,8 +94,7 @@ def _tensor_scale(a: np.ndarray, bf: BlockFormat) -> float:
         return 1.0
     if isinstance(bf.tensor_scale, float):
         return bf.tensor_scale
-    mags = np.abs(a[np.isfinite(a)]) if a.size else a
-    amax = float(mags.max()) if mags.size else 0.0
+    amax = cpu.finite_amax(a)
     if amax == 0.0:
         return 1.0
     t = cpu.divide_round_f32(amax, float(bf.scale.max) * float(bf.element.max))

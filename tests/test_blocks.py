@@ -184,6 +184,14 @@ def test_nvfp4_ties_at_non_power_of_two_scales():
     x = np.stack(blocks)
     for rounding in DETERMINISTIC:
         assert_blocks(bf, x, rounding=rounding)
+    # float32 input takes the quotient proxy path (block.h quotient_f32_bits): the rounded
+    # products are next to ties and grid points
+    x32 = x.astype(np.float32)
+    for rounding in DETERMINISTIC:
+        assert_blocks(bf, x32, rounding=rounding)
+    for rounding in ("stochastic_a", "stochastic_b", "stochastic_c", "stochastic_equal"):
+        for nbits in (1, 7, 19, 20, 25):
+            assert_blocks(bf, x32[::7], rounding=rounding, random_bits=nbits, seed=4)
 
 
 def test_nvfp4_two_level_tensor_scale():
@@ -396,3 +404,36 @@ def test_cli_info_and_table_of_block_formats(capsys):
     assert "bias=11" in capsys.readouterr().out
     assert main(["table", "nvfp4"]) == 2
     assert "block-scaled" in capsys.readouterr().err
+
+
+def test_block_formats_json_roundtrip_and_storage():
+    from minifloat.nn.formats import format_to_json, resolve_format, storage_bytes
+
+    for bf in list(BLOCK_PRESETS.values()) + [
+            BlockFormat(FloatFormat(4, 3, bias=11), "e4m3", (4, 8), axis=(0, 2),
+                        scale_rule="rceil", padding="zeros", saturation="none")]:
+        j = format_to_json(bf)
+        import json
+        back = resolve_format(json.loads(json.dumps(j)))
+        assert back == bf
+    # 1000 MXFP4 values: 500 bytes of elements + 32 E8M0 scales; NVFP4: 63 scales of 8 bits
+    assert storage_bytes(mf.format("mxfp4"), 1000) == 500 + 32
+    assert storage_bytes(mf.format("nvfp4"), 1000) == 500 + 63
+    assert storage_bytes(mf.format("e4m3"), 1000) == 1000
+
+
+def test_minifloat_torch_quantize_takes_block_formats():
+    torch = pytest.importorskip("torch")
+    import minifloat.torch as mft
+
+    x = torch.randn(4, 64, generator=torch.Generator().manual_seed(0))
+    for fmt in ("mxfp8", "nvfp4", BlockFormat("e2m1", "e8m0", (2, 16))):
+        np.testing.assert_array_equal(mft.quantize(x, fmt).numpy(), mf.quantize(x.numpy(), fmt))
+        q = mft.quantize(x, fmt, rounding="stochastic_a", random_bits=8, seed=3)
+        np.testing.assert_array_equal(
+            q.numpy(), mf.quantize(x.numpy(), fmt, rounding="stochastic_a", random_bits=8,
+                                   seed=3))
+    # straight-through gradient
+    y = x.clone().requires_grad_(True)
+    mft.quantize(y, "mxfp4").sum().backward()
+    assert torch.equal(y.grad, torch.ones_like(x))

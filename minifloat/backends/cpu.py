@@ -125,6 +125,12 @@ def divide_round_f32(a: float, d: float) -> float:
     return float(_core.divide_round_f32(a, d))
 
 
+def finite_amax(x: np.ndarray) -> float:
+    """Largest magnitude of the finite elements of contiguous float32/float64 ``x`` (0 if
+    none)."""
+    return float(_core.finite_amax(x))
+
+
 def philox_words(seed: int, offset: int, n: int) -> np.ndarray:
     """Raw Philox4x32-10 words for stream positions offset .. offset+n-1."""
     return _core.philox_words(seed, offset, n)

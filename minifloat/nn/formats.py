@@ -1,6 +1,5 @@
 """Number formats as the training code sees them: "float32" (no quantisation) or a codec format
-(FloatFormat, FixedFormat, LNSFormat), moved by an exponent
-offset.
+(FloatFormat, FixedFormat, LNSFormat, BlockFormat), moved by an exponent offset.
 
 An exponent offset ``k`` shifts a format's whole value grid by ``2**-k``: for a FloatFormat it
 is the format with exponent bias ``bias + k`` (a larger bias moves the range toward small
@@ -23,14 +22,16 @@ Format = Any  # FloatFormat, FixedFormat, LNSFormat (duck-typed: encode/decode t
 
 
 def codec_format_types() -> tuple[type, ...]:
-    """The format classes the codec offers: FloatFormat, FixedFormat, LNSFormat."""
-    return (_formats.FloatFormat, _formats.FixedFormat, _formats.LNSFormat)
+    """The format classes the codec offers: FloatFormat, FixedFormat, LNSFormat, BlockFormat."""
+    return (_formats.FloatFormat, _formats.FixedFormat, _formats.LNSFormat,
+            _formats.BlockFormat)
 
 
 def resolve_format(spec: Any, name: str = "format") -> Any:
     """``"float32"``, a codec format object, a format name (``"e4m3"``, ``"bf16"``...) or a
     JSON-style dict (``{"kind": "float", "exp_bits": 4, "man_bits": 3, "bias": 11}``,
-    ``{"kind": "fixed", "int_bits": 1, "frac_bits": 6}``, ``{"kind": "lns", ...}``)."""
+    ``{"kind": "fixed", "int_bits": 1, "frac_bits": 6}``, ``{"kind": "lns", ...}``,
+    ``{"kind": "block", "element": {...}, "scale": {...}, "block_size": 32, ...}``)."""
     if isinstance(spec, str):
         key = spec.strip().lower()
         if key in ("float32", "fp32", "f32"):
@@ -44,10 +45,18 @@ def resolve_format(spec: Any, name: str = "format") -> Any:
     if isinstance(spec, dict):
         d = dict(spec)
         kind = d.pop("kind", "float")
+        if kind == "block":
+            d["element"] = resolve_format(d.pop("element"), f"{name}.element")
+            d["scale"] = resolve_format(d.pop("scale"), f"{name}.scale")
+            for k in ("block_size", "axis"):
+                if isinstance(d.get(k), list):
+                    d[k] = tuple(d[k])
+            return _formats.BlockFormat(**d)
         cls = {"float": _formats.FloatFormat, "fixed": _formats.FixedFormat,
                "lns": _formats.LNSFormat}.get(kind)
         if cls is None:
-            raise ValueError(f"{name}: kind={kind!r}; allowed: 'float', 'fixed', 'lns'")
+            raise ValueError(f"{name}: kind={kind!r}; allowed: 'float', 'fixed', 'lns', "
+                             "'block'")
         if kind == "float":
             return cls(d.pop("exp_bits"), d.pop("man_bits"), **d)
         return cls(d.pop("int_bits"), d.pop("frac_bits"), **d)
@@ -67,6 +76,19 @@ def format_to_json(fmt: Any) -> Any:
             if getattr(fmt, k) != default:
                 d[k] = getattr(fmt, k)
         return d
+    if isinstance(fmt, _formats.BlockFormat):
+        b: dict[str, Any] = {
+            "kind": "block", "element": format_to_json(fmt.element),
+            "scale": format_to_json(fmt.scale),
+            "block_size": list(fmt.block_size) if len(fmt.block_size) == 2 else fmt.block_size[0],
+            "axis": list(fmt.axis) if len(fmt.axis) == 2 else fmt.axis[0],
+            "scale_rule": fmt.scale_rule}
+        optional: tuple[tuple[str, Any], ...] = (
+            ("tensor_scale", None), ("padding", None), ("saturation", "finite"))
+        for k, dflt in optional:
+            if getattr(fmt, k) != dflt:
+                b[k] = getattr(fmt, k)
+        return b
     kind = "lns" if "lns" in type(fmt).__name__.lower() else "fixed"
     d = {"kind": kind, "int_bits": fmt.int_bits, "frac_bits": fmt.frac_bits}
     if not getattr(fmt, "signed", True):
@@ -87,10 +109,20 @@ def format_label(fmt: Any) -> str:
 
 
 def bits_of(fmt: Any) -> int:
-    """Storage bits per element (32 for float32)."""
+    """Storage bits per element code (32 for float32; a block format's element bits: its
+    scales are counted by :func:`storage_bytes`)."""
     if fmt == FLOAT32:
         return 32
     return int(fmt.bits)
+
+
+def storage_bytes(fmt: Any, n: int) -> int:
+    """Bytes that ``n`` values take in ``fmt``, packed: ``ceil(n * bits / 8)``, plus for a
+    block format one scale code per ``block_elems`` values (the per-tensor scale left out)."""
+    b = (n * bits_of(fmt) + 7) // 8
+    if isinstance(fmt, _formats.BlockFormat):
+        b += (-(-n // fmt.block_elems) * fmt.scale.bits + 7) // 8
+    return b
 
 
 @lru_cache(maxsize=4096)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .formats import bits_of
+from .formats import storage_bytes
 from .layers import Module
 from .optim import SGD
 from .policy import QuantPolicy
@@ -45,7 +45,7 @@ def memory_report(model: Module, optimizer: SGD, policy: QuantPolicy,
     for p in params:
         spec = policy.role(p.role)
         if spec.quantized:
-            low_copy += (p.size * bits_of(spec.format) + 7) // 8
+            low_copy += storage_bytes(spec.format, p.size)
     state = optimizer.state_nbytes
     master = optimizer.master_nbytes
     total = p_bytes + master + state + saved

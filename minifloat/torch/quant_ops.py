@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..formats import format
+from ..formats import BlockFormat, format
 from ..nn.formats import format_to_json, resolve_format
 from ..nn.policy import QuantPolicy, RoleSpec
 from ..nn.quant import QuantContext, TensorQuantizer
@@ -87,9 +87,12 @@ def _backward(ctx: Any, g: torch.Tensor) -> tuple[Any, ...]:
 _quantize_op.register_autograd(_backward, setup_context=_setup)
 
 
-def _projection_args(fmt: Any, rounding: str, saturation: str, random_bits: int | None,
+def _projection_args(fmt: Any, rounding: str, saturation: str | None, random_bits: int | None,
                      seed: int | None, offset: int, flush_subnormals: bool) -> dict[str, Any]:
     mode = check_rounding(rounding)
+    if saturation is None:  # block formats carry their own default ("finite", as MX does)
+        f = format(fmt)
+        saturation = f.saturation if isinstance(f, BlockFormat) else "none"  # type: ignore[unreachable]
     check_saturation(saturation)
     for name, v in (("random_bits", random_bits), ("seed", seed)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
@@ -104,7 +107,7 @@ def _projection_args(fmt: Any, rounding: str, saturation: str, random_bits: int 
 
 
 def quantize(x: torch.Tensor, fmt: Any, *, rounding: str = "nearest_even",
-             saturation: str = "none", random_bits: int | None = None, seed: int | None = None,
+             saturation: str | None = None, random_bits: int | None = None, seed: int | None = None,
              offset: int = 0, flush_subnormals: bool = False, grad: str = "ste",
              backward: dict[str, Any] | None = None) -> torch.Tensor:
     """``x``'s values projected into ``fmt`` (``mf.quantize`` on the same data, bit for bit),
@@ -113,8 +116,10 @@ def quantize(x: torch.Tensor, fmt: Any, *, rounding: str = "nearest_even",
     Args:
         x: float32, float64, float16 or bfloat16 tensor on the CPU (or CUDA with CuPy);
             strided views are fine.
-        fmt: a format name or object (any FloatFormat, FixedFormat, LNSFormat).
-        rounding, saturation, random_bits, flush_subnormals: as ``mf.encode``.
+        fmt: a format name or object (any FloatFormat, FixedFormat, LNSFormat, or a
+            BlockFormat: blocks along its own axis, ``mf.quantize``'s values).
+        rounding, saturation, random_bits, flush_subnormals: as ``mf.encode`` (saturation
+            default "none", a block format's own for block formats).
         seed, offset: Philox seed and first stream position of a stochastic mode: element i
             (C order) uses position ``offset + i``; without ``seed`` the bits come from the
             context's stream (``mf.config(seed=...)``), as in ``mf.quantize``.
@@ -141,7 +146,7 @@ def quantize(x: torch.Tensor, fmt: Any, *, rounding: str = "nearest_even",
         if unknown:
             raise ValueError(f"backward: unknown keys {sorted(unknown)}")
         bwd = json.dumps(_projection_args(kw.pop("fmt"), kw.get("rounding", "nearest_even"),
-                                          kw.get("saturation", "none"), kw.get("random_bits"),
+                                          kw.get("saturation"), kw.get("random_bits"),
                                           kw.get("seed"), kw.get("offset", 0),
                                           kw.get("flush_subnormals", False)))
     return _quantize_op(x, a["fmt"], a["rounding"], a["saturation"], a["random_bits"],

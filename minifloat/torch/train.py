@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..nn.formats import bits_of
+from ..nn.formats import storage_bytes
 from ..nn.optim import get_schedule
 from ..nn.policy import QuantPolicy, get_policy
 from ..nn.train import EpochLoop, FitResult, _check_data, check_counts
@@ -58,16 +58,16 @@ def memory_estimate(model: torch.nn.Module, policy: QuantPolicy, momentum: bool,
     for p in model.parameters():
         role = wrapped.get(id(p), "weights")
         spec = policy.role(role)
-        bits = bits_of(spec.format) if id(p) in wrapped else 32
+        nb = storage_bytes(spec.format, p.numel()) if id(p) in wrapped else 4 * p.numel()
         n += p.numel()
-        p_bytes += (p.numel() * bits + 7) // 8
+        p_bytes += nb
         if spec.quantized:
-            low += (p.numel() * bits + 7) // 8
+            low += nb
     master = 0
     if policy.update == "master" and (low or policy.role("master_weights").quantized):
-        master = (n * bits_of(policy.role("master_weights").format) + 7) // 8
-    state = (n * bits_of(policy.role("optimizer_state").format) + 7) // 8 if momentum else 0
-    saved = (saved_elements * bits_of(policy.role("saved_inputs").format) + 7) // 8
+        master = storage_bytes(policy.role("master_weights").format, n)
+    state = storage_bytes(policy.role("optimizer_state").format, n) if momentum else 0
+    saved = storage_bytes(policy.role("saved_inputs").format, saved_elements)
     total = p_bytes + master + state + saved
     ste_total = 4 * n + low + (4 * n if momentum else 0) + 4 * saved_elements
     return {"num_parameters": n, "batch_size": batch_size, "parameters": p_bytes,
