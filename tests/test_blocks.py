@@ -437,3 +437,10 @@ def test_minifloat_torch_quantize_takes_block_formats():
     y = x.clone().requires_grad_(True)
     mft.quantize(y, "mxfp4").sum().backward()
     assert torch.equal(y.grad, torch.ones_like(x))
+
+
+def test_policies_refuse_block_formats_clearly():
+    from minifloat.nn.policy import RoleSpec
+
+    with pytest.raises(ValueError, match="block-scaled"):
+        RoleSpec(format="mxfp8")

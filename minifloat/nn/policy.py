@@ -136,7 +136,12 @@ class RoleSpec:
     flush_subnormals: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "format", resolve_format(self.format))
+        f = resolve_format(self.format)
+        if hasattr(f, "block_size"):
+            raise ValueError(f"format={f}: block-scaled formats are not policy formats yet "
+                             "(MX recipes block each matmul operand along its reduction axis); "
+                             "use minifloat.quantize / minifloat.torch.quantize on tensors")
+        object.__setattr__(self, "format", f)
         object.__setattr__(self, "offset", OffsetSpec.from_any(self.offset))
 
     @property
