@@ -26,7 +26,7 @@ from .formats import (
     format,
     p3109,
 )
-from .io import from_ml_dtypes, load, save
+from .io import from_ml_dtypes, load, pack_codes, save, unpack_codes
 from .linalg import conv2d, dot, einsum, matmul, mean, tensordot
 from .linalg import sum as sum  # noqa: A004 - mf.sum shadows builtins.sum only inside minifloat
 from .ops import (
@@ -88,4 +88,5 @@ __all__ = [
     "encode", "format", "get_include", "get_library", "get_num_threads", "p3109",
     "philox_words", "quantize", "set_num_threads", "FixedFormat", "LNSFormat", "LNS_PRESETS",
     "Format", "FormatLike", "BlockFormat", "BlockCodes", "BLOCK_PRESETS",
+    "pack_codes", "unpack_codes",
 ]

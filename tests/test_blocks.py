@@ -444,3 +444,29 @@ def test_policies_refuse_block_formats_clearly():
 
     with pytest.raises(ValueError, match="block-scaled"):
         RoleSpec(format="mxfp8")
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_pack_codes_little_endian_bit_stream(bits):
+    rng = np.random.default_rng(bits)
+    c = rng.integers(0, 1 << bits, (3, 37))
+    stream = sum(int(v) << (i * bits) for i, v in enumerate(c.ravel()))
+    nbytes = len(mf.pack_codes(c, bits))
+    assert nbytes * 8 >= c.size * bits and (nbytes - 1) * 8 < c.size * bits + 64
+    expected = np.frombuffer(stream.to_bytes(nbytes, "little"), dtype=np.uint8)
+    np.testing.assert_array_equal(mf.pack_codes(c, bits), expected)
+    np.testing.assert_array_equal(mf.unpack_codes(mf.pack_codes(c, bits), bits, c.shape), c)
+
+
+def test_pack_codes_matches_torchao_fp4_layout_and_rejects_bad_input():
+    bc = mf.encode(np.random.default_rng(0).standard_normal((2, 64)), "mxfp4")
+    p = mf.pack_codes(bc.codes, 4)
+    assert p.size == 64 and p[0] == (bc.codes[0, 0] | bc.codes[0, 1] << 4)
+    with pytest.raises(ValueError, match="bits"):
+        mf.pack_codes(bc.codes, 9)
+    with pytest.raises(ValueError, match="codes must be in"):
+        mf.pack_codes(np.array([16]), 4)
+    with pytest.raises(ValueError, match="bytes"):
+        mf.unpack_codes(p[:-1], 4, bc.codes.shape)
+    with pytest.raises(TypeError, match="uint8"):
+        mf.unpack_codes(p.astype(np.int16), 4, bc.codes.shape)
