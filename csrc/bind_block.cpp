@@ -159,6 +159,119 @@ void f32_span(const float* xs, Out* cs, std::size_t len, const mf::FloatSpec& fs
   for (std::size_t i = 0; i < len; ++i) cs[i] = static_cast<Out>(tmp[i]);
 }
 
+// 1-D blocks along the last axis of float32 input with float elements: runs of up to
+// kWords elements (consecutive blocks of one row) at a time.  Pass 1 takes each block's amax
+// and scale; pass 2 is ONE vectorised loop over the run on the float32 path, each lane with
+// its block's constants (a power-of-two d = 2^E folded into the bias: the path's emin and base
+// move by E); blocks the path cannot take (NaN scale, a non-power-of-two d, a shifted range
+// outside float32's) are redone element by element on the generic path.
+template <int MODE, bool kAll, class Out>
+std::uint32_t encode_rows_f32(const float* x, Out* codes, std::uint32_t* scodes,
+                              const Layout& L, const mf::BlockSpec& b, const mf::Plan& plan,
+                              int sat, int n, int rsrc, std::uint64_t seed,
+                              std::uint64_t offset, const std::uint32_t* rnd, std::size_t gb,
+                              std::size_t ge) {
+  using MB = MagBits<float>;
+  const mf::FloatSpec& f = b.ef;
+  const mf::F32Consts c0 = mf::make_f32_consts(f);
+  const std::size_t k = L.k1, per_run = std::max<std::size_t>(1, kWords / k);
+  alignas(64) std::uint32_t words[kWords], tmp[kWords], dE[kWords], dB[kWords];
+  alignas(64) double dD[kWords];
+  mf::BlockScale sc[kWords];
+  const bool quot_ok = mf::quotient_f32_ok(f, MODE, n) && mf::f32_path_ok(f, MODE, n);
+  std::uint32_t fast[kWords];
+  std::uint32_t acc = 0;
+  for (std::size_t g = gb; g < ge;) {
+    const Group G = group_of(L, g);
+    const std::size_t nrun = std::min({L.nb1 - G.B1, ge - g, per_run});
+    const std::size_t start = span_start(L, G, 0);  // n0 == 1: j0 == 0
+    const std::size_t len = std::min(L.n1, (G.B1 + nrun) * k) - G.B1 * k;
+    const float* xs = x + start;
+    const std::size_t si = scale_index(L, G);
+    bool any_quot = false;
+    for (std::size_t r = 0; r < nrun; ++r) {
+      const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
+      std::uint32_t a = 0, all = 0;
+      for (std::size_t i = i0; i < i1; ++i) {
+        const std::uint32_t u = MB::of(xs[i]);
+        const std::uint32_t fin = u & (0u - std::uint32_t(u < MB::kInf));
+        all = all > u ? all : u;
+        a = a > fin ? a : fin;
+      }
+      sc[r] = mf::block_scale(b, MB::value(a), std::uint32_t(all > MB::kInf),
+                              std::uint32_t(all == MB::kInf), b.scale_f32 ? a : mf::NO_CODE);
+      acc |= std::uint32_t(sc[r].code == mf::NO_CODE);
+      scodes[si + r] = sc[r].code;
+      mf::FloatSpec fs = f;
+      fs.bias -= sc[r].E;
+      fs.emin += sc[r].E;
+      fast[r] = std::uint32_t(sc[r].pow2 && !sc[r].is_nan && mf::f32_path_ok(fs, MODE, n));
+      any_quot |= !sc[r].pow2 && !sc[r].is_nan && quot_ok;
+    }
+    // A run with a non-power-of-two d: every lane through the quotient proxy (a power-of-two
+    // d is an exact quotient there too); else every lane with its bias folded.
+    for (std::size_t r = 0; r < nrun; ++r) {
+      const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
+      if (any_quot) {
+        fast[r] = std::uint32_t(!sc[r].is_nan);
+        const double d = sc[r].is_nan ? 1.0
+                         : sc[r].pow2 ? mf::pow2(sc[r].E) : sc[r].D * mf::pow2(sc[r].De);
+        for (std::size_t i = i0; i < i1; ++i) dD[i] = d;
+      } else {
+        const std::uint32_t e = fast[r] ? std::uint32_t(sc[r].E) : 0u;
+        for (std::size_t i = i0; i < i1; ++i) {
+          dE[i] = e;
+          dB[i] = e << f.man_bits;
+        }
+      }
+    }
+    const std::uint32_t* R = words;
+    if constexpr (mf::is_stochastic(MODE)) {
+      if (rsrc == 1) {
+        mf::philox_fill(seed, offset + start, len, words);
+        for (std::size_t i = 0; i < len; ++i) words[i] = mf::top_bits(words[i], n);
+      } else {
+        R = rnd + start;
+      }
+    }
+    if (any_quot) {
+      for (std::size_t i = 0; i < len; ++i) {
+        std::uint32_t rv = 0;
+        if constexpr (mf::is_stochastic(MODE)) rv = R[i];
+        const std::uint32_t uq = mf::quotient_f32_bits(mf::bits_of(xs[i]), dD[i]);
+        tmp[i] = mf::project_f32<MODE, kAll>(f, plan, c0, n, uq, rv);
+      }
+    } else {
+      for (std::size_t i = 0; i < len; ++i) {
+        mf::F32Consts ci = c0;
+        ci.emin127 += std::int32_t(dE[i]);
+        ci.base += dB[i];
+        std::uint32_t rv = 0;
+        if constexpr (mf::is_stochastic(MODE)) rv = R[i];
+        tmp[i] = mf::project_f32<MODE, kAll>(f, plan, ci, n, mf::bits_of(xs[i]), rv);
+      }
+    }
+    for (std::size_t r = 0; r < nrun; ++r) {
+      if (fast[r]) continue;
+      const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
+      for (std::size_t i = i0; i < i1; ++i) {
+        std::uint32_t c = 0;
+        if (!sc[r].is_nan) {
+          std::uint32_t rv = 0;
+          if constexpr (mf::is_stochastic(MODE)) rv = R[i];
+          c = mf::block_element_code(b, plan, sc[r], MODE, sat, n, parts_in(xs[i]), rv);
+          acc |= std::uint32_t(c == mf::NO_CODE);
+        }
+        tmp[i] = c;
+      }
+    }
+    Out* cs = codes + start;
+    for (std::size_t i = 0; i < len; ++i) cs[i] = static_cast<Out>(tmp[i]);
+    g += nrun;
+  }
+  return acc;
+}
+
 template <int MODE, class In, class Out>
 bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout& L,
                    const mf::BlockSpec& bs, int sat, int n, int rsrc, std::uint64_t seed,
@@ -178,6 +291,16 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
     std::vector<mf::BlockScale> sc(L.inner);
     alignas(64) std::uint32_t words[kWords];
     std::uint32_t acc = 0;
+    if constexpr (std::is_same_v<In, float>) {
+      if (L.inner == 1 && L.n0 == 1 && b.elem_kind == 0 && L.k1 <= kWords) {
+        acc = plain ? encode_rows_f32<MODE, false>(x, codes, scodes, L, b, plan, sat, n, rsrc,
+                                                   seed, offset, rnd, gb, ge)
+                    : encode_rows_f32<MODE, true>(x, codes, scodes, L, b, plan, sat, n, rsrc,
+                                                  seed, offset, rnd, gb, ge);
+        if (acc) bad.store(true, std::memory_order_relaxed);
+        return;
+      }
+    }
     Group G = group_of(L, gb);
     for (std::size_t g = gb; g < ge; ++g, next_group(L, G)) {
       const std::size_t len = (G.j1b - G.j1a) * L.inner;

@@ -10,6 +10,7 @@
 #include "minifloat/decode.h"
 #include "minifloat/fixed.h"
 #include "minifloat/project.h"
+#include "minifloat/project_f32.h"
 
 namespace mf {
 
@@ -42,6 +43,8 @@ struct BlockSpec {
   Plan splan;          // the scale's projection plan (nearest-even, finite saturation)
   double dmax_odd;     // element max * T = dmax_odd * 2^dmax_e (RULE_AMAX's divisor)
   int32_t dmax_e;
+  int32_t scale_f32;   // RULE_AMAX with float32 amax may take the float32 path (quotient proxy)
+  F32Consts sc32;      // the scale format's float32-path constants
 };
 
 // Exact parts of a positive finite double.
@@ -71,11 +74,46 @@ MF_HD OddPow odd_pow(double v) {
   return r;
 }
 
+// ---- float32 input, non-power-of-two d: a float32 proxy of x / d for project_f32 ----
+// q = RN(|x| / d) and the exact remainder r = |x| - q*d (fma) pin the true quotient v
+// strictly between q and q + sign(r) * ulp(q)/2.  The proxy is v truncated to float32's 24
+// bits with the last bit OR-ed with "anything below" (jamming): it lies strictly inside the
+// same interval between consecutive rounding boundaries as v whenever those are at least two
+// float32 ulps apart, i.e. element mantissa bits + random bits <= 21, so every mode decides
+// the same (quotient_f32_ok).  Quotients above float32's range become its largest value
+// (above every element: all overflow alike), below 2^-126 its smallest subnormal (nonzero and
+// below every boundary of an element whose quantum is >= 2^(n + 2 - 126)).
+MF_HD uint32_t quotient_f32_bits(uint32_t xb, double d) {
+  const uint32_t mag = xb & 0x7FFFFFFFu;
+  const double X = double(float_of(mag));
+  const double q = X / d;
+  const double r = fma(-q, d, X);
+  const uint64_t qb = bits_of(q);
+  const int32_t e = int32_t(qb >> 52) - 1023;
+  const uint64_t low = qb & 0x1FFFFFFFull;
+  const uint32_t t = uint32_t((qb - (uint64_t(1023 - 127) << 52)) >> 29) -
+                     uint32_t((low == 0u) & (r < 0.0));
+  const uint32_t proxy = t | uint32_t((low != 0u) | (r != 0.0));
+  uint32_t out = sel<uint32_t>(uint32_t(e > 127), 0x7F7FFFFFu, proxy);
+  out = sel<uint32_t>(uint32_t(e < -126), 1u, out);
+  out = sel<uint32_t>(uint32_t((mag == 0u) | (mag >= 0x7F800000u)), mag, out);
+  return (xb & 0x80000000u) | out;
+}
+
+MF_HD bool quotient_f32_ok(const FloatSpec& f, int32_t mode, int32_t n) {
+  const int32_t nb = is_stochastic(mode) ? n + 1 : 1;
+  return f.emin >= -126 && f.man_bits + nb <= 21 && f.emin - f.man_bits - nb - 2 >= -126 &&
+         f.emin + (f.kmax >> f.man_bits) < 126;
+}
+
 MF_HD void finish_block_spec(BlockSpec& b) {
   b.splan = make_plan(b.sf, NEAREST_EVEN, SAT_FINITE, 0);
   const OddPow d = odd_pow(b.elem_max * b.tensor);  // exact: <= 24 + 17 bits
   b.dmax_odd = d.odd;
   b.dmax_e = d.e;
+  b.scale_f32 = int32_t(f32_path_ok(b.sf, NEAREST_EVEN, 0) &&
+                        quotient_f32_ok(b.sf, NEAREST_EVEN, 0));
+  b.sc32 = make_f32_consts(b.sf);
 }
 
 // Exact parts of x / d for finite x (given as parts, significand < 2^54) and d = D * 2^De
@@ -161,7 +199,10 @@ MF_HD int32_t rule_exponent(const BlockSpec& b, double A) {
 
 // Scale of a block with largest finite magnitude A (>= 0) that holds NaN (has_nan) or +-Inf
 // (has_inf) or neither.
-MF_HD BlockScale block_scale(const BlockSpec& b, double A, uint32_t has_nan, uint32_t has_inf) {
+// a_bits: the float32 bits of A when A is a float32 value and b.scale_f32 holds (RULE_AMAX
+// then takes the float32 path), else NO_CODE.
+MF_HD BlockScale block_scale(const BlockSpec& b, double A, uint32_t has_nan, uint32_t has_inf,
+                             uint32_t a_bits = NO_CODE) {
   BlockScale s;
   s.is_nan = 0;
   s.pow2 = 1;
@@ -175,11 +216,18 @@ MF_HD BlockScale block_scale(const BlockSpec& b, double A, uint32_t has_nan, uin
       return s;
     }
     // s = RN(A / (max * T)), saturating; +-Inf saturates to the largest scale too.
-    Parts<uint64_t> pa = parts_of(has_inf ? double_of(0x7FF0000000000000ull) : A);
-    if (pa.cls == IN_FINITE) pa = divide_parts(pa, b.dmax_odd, b.dmax_e);
-    uint32_t code = project<uint64_t>(b.sf, b.splan, NEAREST_EVEN, 0, pa, 0u);
+    uint32_t code;
+    if (a_bits != NO_CODE) {  // float32 amax on the float32 path (quotient_f32_ok holds)
+      const uint32_t u = has_inf ? 0x7F800000u
+                                 : quotient_f32_bits(a_bits, b.dmax_odd * pow2(b.dmax_e));
+      code = project_f32<NEAREST_EVEN, true>(b.sf, b.splan, b.sc32, 0, u, 0u);
+    } else {
+      Parts<uint64_t> pa = parts_of(has_inf ? double_of(0x7FF0000000000000ull) : A);
+      if (pa.cls == IN_FINITE) pa = divide_parts(pa, b.dmax_odd, b.dmax_e);
+      code = project<uint64_t>(b.sf, b.splan, NEAREST_EVEN, 0, pa, 0u);
+    }
     // A zero scale (A == 0 or below the scale's range) becomes the smallest positive scale.
-    if (pa.cls == IN_ZERO || ((code & b.sf.mag_mask) == 0u && b.sf.has_zero))
+    if ((A == 0.0 && !has_inf) || ((code & b.sf.mag_mask) == 0u && b.sf.has_zero))
       code = b.sf.has_zero ? 1u : 0u;
     s.code = code;
     const double sv = decode_double(b.sf, code) * b.tensor;  // exact (bits checked in Python)
@@ -222,38 +270,6 @@ MF_HD BlockScale block_scale(const BlockSpec& b, double A, uint32_t has_nan, uin
 // The element's parts divided by the block's d = s * T.
 MF_HD Parts<uint64_t> scaled_parts(const BlockScale& s, const Parts<uint64_t>& x) {
   return s.pow2 ? shift_parts(x, s.E) : divide_parts(x, s.D, s.De);
-}
-
-// ---- float32 input, non-power-of-two d: a float32 proxy of x / d for project_f32 ----
-// q = RN(|x| / d) and the exact remainder r = |x| - q*d (fma) pin the true quotient v
-// strictly between q and q + sign(r) * ulp(q)/2.  The proxy is v truncated to float32's 24
-// bits with the last bit OR-ed with "anything below" (jamming): it lies strictly inside the
-// same interval between consecutive rounding boundaries as v whenever those are at least two
-// float32 ulps apart, i.e. element mantissa bits + random bits <= 21, so every mode decides
-// the same (quotient_f32_ok).  Quotients above float32's range become its largest value
-// (above every element: all overflow alike), below 2^-126 its smallest subnormal (nonzero and
-// below every boundary of an element whose quantum is >= 2^(n + 2 - 126)).
-MF_HD uint32_t quotient_f32_bits(uint32_t xb, double d) {
-  const uint32_t mag = xb & 0x7FFFFFFFu;
-  const double X = double(float_of(mag));
-  const double q = X / d;
-  const double r = fma(-q, d, X);
-  const uint64_t qb = bits_of(q);
-  const int32_t e = int32_t(qb >> 52) - 1023;
-  const uint64_t low = qb & 0x1FFFFFFFull;
-  const uint32_t t = uint32_t((qb - (uint64_t(1023 - 127) << 52)) >> 29) -
-                     uint32_t((low == 0u) & (r < 0.0));
-  const uint32_t proxy = t | uint32_t((low != 0u) | (r != 0.0));
-  uint32_t out = sel<uint32_t>(uint32_t(e > 127), 0x7F7FFFFFu, proxy);
-  out = sel<uint32_t>(uint32_t(e < -126), 1u, out);
-  out = sel<uint32_t>(uint32_t((mag == 0u) | (mag >= 0x7F800000u)), mag, out);
-  return (xb & 0x80000000u) | out;
-}
-
-MF_HD bool quotient_f32_ok(const FloatSpec& f, int32_t mode, int32_t n) {
-  const int32_t nb = is_stochastic(mode) ? n + 1 : 1;
-  return f.emin >= -126 && f.man_bits + nb <= 21 && f.emin - f.man_bits - nb - 2 >= -126 &&
-         f.emin + (f.kmax >> f.man_bits) < 126;
 }
 
 // The element code of x in a block with scale s (not NaN); NO_CODE as project().
