@@ -52,8 +52,10 @@ import numpy as np
 
 from . import ops as _ops
 from .array import from_codes
+from .blocks import decode as block_decode
+from .blocks import encode as block_encode
 from .codec import decode, encode, philox_words
-from .formats import FloatFormat, LNSFormat, format
+from .formats import BlockFormat, FloatFormat, LNSFormat, format
 from .formats.lns_add import Interp, parse_lns_add
 from .rounding import (
     SATURATIONS,
@@ -501,6 +503,14 @@ def vectors(
         raise ValueError(f"count={count!r}; allowed: None or an int >= 1")
     nbits = random_bits_for(rounding, random_bits)
     fin = _resolve(fmt, "fmt")
+    if isinstance(fin, BlockFormat):
+        if out_format is not None and op == "encode":
+            raise ValueError("encode vectors have one format (the result); do not give "
+                             "out_format")
+        return block_vectors(op, fin, rounding=rounding, saturation=saturation,
+                             random_bits=nbits, seed=seed, count=count,
+                             input_dtype=input_dtype if op == "encode" else
+                             (out_format or "float64"))
     if op == "decode":
         return _decode_vectors(fin, out_format, count, seed)
     if op == "encode":
@@ -557,6 +567,119 @@ def vectors(
                    nbits, seed, exhaustive, omitted, computed, tuple(fields), tuple(cols),
                    lns_add=_describe_lns_add(fout if isinstance(fout, LNSFormat) else fin)
                    if lns else "")
+
+
+def _block_inputs(bf: BlockFormat, dtype: type, count: int, seed: int) -> np.ndarray:
+    """``count`` blocks (rows of ``block_size``) for block encode vectors: element-grid values
+    and midpoints times 2^j (ties at every element binade relative to the block's scale),
+    blocks whose amax sits at the scale rules' boundaries, random normal blocks over a wide
+    exponent range with some zeros, an all-zero block, and NaN / Inf blocks when the scale
+    format has NaN.  Deterministic for a seed (NumPy PCG64)."""
+    k = bf.block_size[0]
+    rng = np.random.default_rng(seed)
+    e = bf.element
+    vals = decode(np.arange(e.num_codes, dtype=e.dtype), e)
+    vals = np.unique(vals[np.isfinite(vals)])
+    mids = (vals[1:] + vals[:-1]) / 2
+    grid = np.concatenate([vals, mids, -vals, -mids])
+    rows = []
+    top = 2.0 ** bf.emax_elem
+    for j in (0, 3, -5, -40):
+        for i0 in range(0, len(grid), k - 1):
+            chunk = grid[i0:i0 + k - 1]
+            rows.append(np.ldexp(np.concatenate([[top], chunk, np.zeros(k - 1 - len(chunk))]), j))
+    for a in (1.0, 2.0 - 2.0 ** -4, float(e.max), 1.5 * float(e.max)):
+        for j in (-3, 0, 7):
+            rows.append(np.concatenate([[np.ldexp(a, j)], rng.uniform(-1, 1, k - 1)
+                                        * np.ldexp(a, j)]))
+    rows.append(np.zeros(k))
+    if bf.scale.has_nan:
+        r = rng.standard_normal(k)
+        r[rng.integers(k)] = np.nan
+        rows.append(r)
+        r = rng.standard_normal(k)
+        r[rng.integers(k)] = -np.inf
+        rows.append(r)
+    fixed = np.stack(rows)[:count]
+    rest = max(0, count - fixed.shape[0])
+    rnd = rng.standard_normal((rest, k)) * np.exp2(rng.integers(-30, 30, (rest, 1)))
+    rnd[rng.random(rnd.shape) < 0.05] = 0.0
+    with np.errstate(over="ignore"):
+        return np.concatenate([fixed, rnd]).astype(dtype)
+
+
+def block_vectors(op: str, bf: BlockFormat, *, rounding: str = "nearest_even",
+                  saturation: str = "finite", random_bits: int = 0, seed: int = 0,
+                  count: int | None = None, input_dtype: str = "float32") -> Vectors:
+    """Golden vectors of a block-scaled format (docs/semantics.md §8), one block per vector.
+
+    ``encode``: fields ``x0..x{k-1}`` (float32/float64 bit patterns), ``R0..`` (stochastic
+    modes: the top ``random_bits`` bits of Philox4x32-10 word ``j*k + i`` of ``seed`` for
+    element i of vector j), ``T`` (the per-tensor scale as float32 bits, when the format has
+    one: computed over the whole vector set), then ``scale`` (the block's scale code) and
+    ``e0..e{k-1}`` (element codes).  ``decode``: fields ``scale``, ``e0..``, ``T`` (if any),
+    then ``r0..`` (float64 or float32 bit patterns of the values).  ``count`` blocks (default
+    4096, the boundary blocks first).  1-D blocks only."""
+    if len(bf.block_size) != 1:
+        raise ValueError(f"vectors of block formats take 1-D blocks; {bf} has 2-D tiles")
+    if op not in ("encode", "decode"):
+        raise ValueError(f"op={op!r} for a block format; allowed: encode, decode")
+    if input_dtype not in FLOAT_INPUTS:
+        raise ValueError(f"input/output type {input_dtype!r}; allowed: float32, float64")
+    k = bf.block_size[0]
+    n = 4096 if count is None else count
+    flat = bf.replace(axis=-1, padding=None)
+    width = 32 if input_dtype == "float32" else 64
+    udt = np.uint32 if width == 32 else np.uint64
+    has_t = bf.tensor_scale is not None
+    fields: list[Field] = []
+    cols: list[np.ndarray] = []
+    if op == "encode":
+        x = _block_inputs(flat, FLOAT_INPUTS[input_dtype], n, seed)
+        proj: dict[str, Any] = {"rounding": rounding, "saturation": saturation}
+        R = None
+        if random_bits:
+            R = _random_array(x.size, random_bits, seed).reshape(x.shape)
+            proj.update(random_bits=random_bits, random=R)
+        bc = block_encode(x, flat, **proj)
+        xb = x.view(udt).astype(np.uint64)
+        fields += [Field(f"x{i}", width) for i in range(k)]
+        cols += [xb[:, i] for i in range(k)]
+        if R is not None:
+            fields += [Field(f"R{i}", random_bits) for i in range(k)]
+            cols += [R[:, i].astype(np.uint64) for i in range(k)]
+        if has_t:
+            t = np.full(x.shape[0], np.float32(bc.tensor_scale)).view(np.uint32)
+            fields.append(Field("T", 32))
+            cols.append(t.astype(np.uint64))
+        fields.append(Field("scale", int(bf.scale.bits)))
+        cols.append(bc.scales[:, 0].astype(np.uint64))
+        fields += [Field(f"e{i}", int(bf.bits)) for i in range(k)]
+        cols += [bc.codes[:, i].astype(np.uint64) for i in range(k)]
+        in_fmt: Any = input_dtype
+        out_fmt: Any = bf
+    else:
+        rng = np.random.default_rng(seed)
+        ns = bf.scale.num_codes
+        scales = np.concatenate([np.arange(ns), rng.integers(0, ns, max(0, n - ns))])[:n]
+        codes = rng.integers(0, bf.num_codes, (len(scales), k))
+        T = float(np.float32(0.75)) if has_t else 1.0
+        with np.errstate(over="ignore"):
+            vals = block_decode((codes.astype(bf.dtype), scales[:, None].astype(bf.scale_dtype),
+                                 T), flat, dtype=FLOAT_INPUTS[input_dtype])
+        fields.append(Field("scale", int(bf.scale.bits)))
+        cols.append(scales.astype(np.uint64))
+        fields += [Field(f"e{i}", int(bf.bits)) for i in range(k)]
+        cols += [codes[:, i].astype(np.uint64) for i in range(k)]
+        if has_t:
+            fields.append(Field("T", 32))
+            cols.append(np.full(len(scales), np.float32(T)).view(np.uint32).astype(np.uint64))
+        vb = vals.view(udt).astype(np.uint64)
+        fields += [Field(f"r{i}", width) for i in range(k)]
+        cols += [vb[:, i] for i in range(k)]
+        in_fmt, out_fmt = bf, input_dtype
+    return Vectors(op, in_fmt, out_fmt, rounding, saturation, random_bits, seed, False, 0, (),
+                   tuple(fields), tuple(cols))
 
 
 def _describe_lns_add(fmt: Any) -> str:
@@ -663,7 +786,9 @@ def add_vectors_parser(subparsers: Any) -> argparse.ArgumentParser:
                     help="result format (default: --format); for decode float64 or float32")
     sp.add_argument("--out-bias", type=int, default=None, help="override the result's bias")
     sp.add_argument("--rounding", default="nearest_even", help="rounding mode (semantics.md)")
-    sp.add_argument("--saturation", default="none", help=f"one of {', '.join(SATURATIONS)}")
+    sp.add_argument("--saturation", default=None,
+                    help=f"one of {', '.join(SATURATIONS)} (default none; finite for block "
+                         "formats)")
     sp.add_argument("--random-bits", type=int, default=None,
                     help="N random bits for stochastic roundings (1..32)")
     sp.add_argument("--seed", type=int, default=0, help="sampling and Philox seed (default 0)")
@@ -703,9 +828,10 @@ def run_vectors(args: argparse.Namespace) -> int:
             fout = None
         if args.rounding in STOCHASTIC and args.op == "decode":
             raise ValueError("decode vectors are exact; a rounding mode does not apply")
+        sat = args.saturation or (fin.saturation if isinstance(fin, BlockFormat) else "none")
         with config(lns_add=parse_lns_add(args.lns_add or "exact")):
             vec = vectors(args.op, fin, out_format=fout, rounding=args.rounding,
-                          saturation=args.saturation, random_bits=args.random_bits,
+                          saturation=sat, random_bits=args.random_bits,
                           seed=args.seed, count=args.count, input_dtype=args.input)
     except (ValueError, TypeError) as e:
         print(f"minifloat vectors: error: {e}", file=sys.stderr)

@@ -470,3 +470,54 @@ def test_pack_codes_matches_torchao_fp4_layout_and_rejects_bad_input():
         mf.unpack_codes(p[:-1], 4, bc.codes.shape)
     with pytest.raises(TypeError, match="uint8"):
         mf.unpack_codes(p.astype(np.int16), 4, bc.codes.shape)
+
+
+@pytest.mark.parametrize("name, rounding, nbits", [
+    ("mxfp8_e4m3", "nearest_even", None), ("mxfp4_e2m1", "stochastic_a", 6),
+    ("nvfp4", "toward_zero", None), ("mxint8", "nearest_even", None)])
+def test_block_encode_vectors_against_oracle(name, rounding, nbits, tmp_path):
+    from minifloat.hw import vectors, write_vectors
+
+    bf = mf.format(name)
+    vec = vectors("encode", bf, rounding=rounding, random_bits=nbits, saturation="finite",
+                  seed=5, count=120)
+    k = bf.block_size[0]
+    assert len(vec) == 120
+    d = odesc(bf)
+    x = np.stack([vec.column(f"x{i}") for i in range(k)], 1).astype(np.uint32).view(np.float32)
+    T = Fraction(1)
+    if bf.tensor_scale is not None:
+        T = Fraction(float(vec.column("T")[:1].astype(np.uint32).view(np.float32)[0]))
+        assert T == O.tensor_scale_amax(d, x.ravel().tolist())
+    for j in range(len(vec)):
+        Rs = None if not nbits else [int(vec.column(f"R{i}")[j]) for i in range(k)]
+        if Rs is not None:  # R of element i of vector j: Philox word j*k + i
+            assert Rs == O.random_stream(5, j * k, k, nbits).tolist()
+        sc, cs = O.block_encode(d, x[j].tolist(), T, rounding, "finite", nbits, Rs)
+        assert vec.column("scale")[j] == sc
+        assert [int(vec.column(f"e{i}")[j]) for i in range(k)] == cs
+    p = tmp_path / "v.txt"
+    write_vectors(vec, p)
+    lines = [ln for ln in p.read_text().splitlines() if not ln.startswith("#")]
+    assert len(lines) == 120 and len(lines[0].split()) == len(vec.fields)
+
+
+def test_block_decode_vectors_and_cli(tmp_path):
+    from minifloat.cli import main
+    from minifloat.hw import vectors
+
+    bf = mf.format("mxfp6_e2m3")
+    vec = vectors("decode", bf, count=300, seed=1)
+    d = odesc(bf)
+    for j in range(0, 300, 7):
+        for i in (0, 13, 31):
+            v = O.block_value(d, int(vec.column(f"e{i}")[j]), int(vec.column("scale")[j]))
+            got = vec.column(f"r{i}")[j:j + 1].view(np.float64)[0]
+            assert (np.isnan(got) if v == O.NAN else got == O.to_float(v))
+    out = tmp_path / "mx.txt"
+    assert main(["vectors", "--format", "mxfp4", "--op", "encode", "--count", "50",
+                 "--out", str(out)]) == 0
+    head = out.read_text().splitlines()[:6]
+    assert any("saturation=finite" in h for h in head)
+    with pytest.raises(ValueError, match="1-D blocks"):
+        vectors("encode", BlockFormat("e4m3", "e8m0", (2, 2)))
