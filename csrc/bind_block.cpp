@@ -139,6 +139,18 @@ std::size_t scale_index(const Layout& L, const Group& G) {
 
 constexpr std::size_t kWords = 1024;
 
+// The random values R of the `len` elements from flat index `start`: Philox words at stream
+// positions offset + start .. (top n bits) into `words`, or the caller's explicit array.
+inline const std::uint32_t* span_random(int rsrc, int n, std::uint64_t seed,
+                                        std::uint64_t offset, std::size_t start,
+                                        std::size_t len, const std::uint32_t* rnd,
+                                        std::uint32_t* words) {
+  if (rsrc != 1) return rnd + start;
+  mf::philox_fill(seed, offset + start, len, words);
+  for (std::size_t i = 0; i < len; ++i) words[i] = mf::top_bits(words[i], n);
+  return words;
+}
+
 // One block's run of float32 elements on the float32 path (project_f32.h): x / 2^E in the
 // element format F is x in F with bias - E (its values times 2^E), so the block's scale is
 // folded into the path's constants and the loop is project_f32's, vectorised.  The plan
@@ -230,14 +242,8 @@ std::uint32_t encode_rows_f32(const float* x, Out* codes, std::uint32_t* scodes,
       }
     }
     const std::uint32_t* R = words;
-    if constexpr (mf::is_stochastic(MODE)) {
-      if (rsrc == 1) {
-        mf::philox_fill(seed, offset + start, len, words);
-        for (std::size_t i = 0; i < len; ++i) words[i] = mf::top_bits(words[i], n);
-      } else {
-        R = rnd + start;
-      }
-    }
+    if constexpr (mf::is_stochastic(MODE))
+      R = span_random(rsrc, n, seed, offset, start, len, rnd, words);
     if (any_quot) {
       for (std::size_t i = 0; i < len; ++i) {
         std::uint32_t rv = 0;
@@ -355,14 +361,8 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
           for (std::size_t j0 = G.j0a; j0 < G.j0b; ++j0) {
             const std::size_t start = span_start(L, G, j0);
             const std::uint32_t* R = words;
-            if constexpr (mf::is_stochastic(MODE)) {
-              if (rsrc == 1) {
-                mf::philox_fill(seed, offset + start, len, words);
-                for (std::size_t i = 0; i < len; ++i) words[i] = mf::top_bits(words[i], n);
-              } else {
-                R = rnd + start;
-              }
-            }
+            if constexpr (mf::is_stochastic(MODE))
+              R = span_random(rsrc, n, seed, offset, start, len, rnd, words);
             if (s0.pow2) {
               if (plain) f32_span<MODE, false, false>(x + start, codes + start, len, fs, plan, n, R, d);
               else f32_span<MODE, true, false>(x + start, codes + start, len, fs, plan, n, R, d);

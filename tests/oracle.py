@@ -1570,8 +1570,9 @@ def lns_value_rn53(L, F):
 # --------------------------------------------------------------------------------------
 
 
-def _floor_log2(q):
-    """floor(log2 q) of a positive Fraction, exactly."""
+def floor_log2(q):
+    """floor(log2 q) of a positive rational (Fraction, int or float), exactly."""
+    q = Fraction(q)
     e = q.numerator.bit_length() - q.denominator.bit_length()
     while Fraction(2) ** e > q:
         e -= 1
@@ -1581,7 +1582,7 @@ def _floor_log2(q):
 
 
 def _ceil_log2(q):
-    e = _floor_log2(q)
+    e = floor_log2(q)
     return e if Fraction(2) ** e == q else e + 1
 
 
@@ -1596,7 +1597,7 @@ def _element_max(elem):
 @lru_cache(maxsize=64)
 def _pow2_range(sf):
     """(pmin, pmax): exponents of the smallest and largest powers of two in the ladder."""
-    pows = [_floor_log2(x) for x in sf.ladder if x > 0 and x == Fraction(2) ** _floor_log2(x)]
+    pows = [floor_log2(x) for x in sf.ladder if x > 0 and x == Fraction(2) ** floor_log2(x)]
     return min(pows), max(pows)
 
 
@@ -1610,7 +1611,7 @@ def block_scale(bf, vals, T=Fraction(1)):
     has_inf = any(k == "inf" for k, _, _ in kinds)
     A = max([a for k, _, a in kinds if k == "num"], default=Fraction(0))
     emax = _element_max(elem)
-    emax_e = _floor_log2(emax)
+    emax_e = floor_log2(emax)
 
     def nan():
         c = sf.nan_code(False)
@@ -1637,16 +1638,16 @@ def block_scale(bf, vals, T=Fraction(1)):
     if A == 0:
         E = pmin
     elif rule == "floor":
-        E = _floor_log2(A) - emax_e
+        E = floor_log2(A) - emax_e
     elif rule == "ceil":
         E = _ceil_log2(A) - emax_e
     elif rule == "even":
         # A rounded to `prec` fraction bits, ties away from zero, then floor(log2)
-        e = _floor_log2(A)
+        e = floor_log2(A)
         q = A / Fraction(2) ** (e - bf["prec"])
         fl = q.numerator // q.denominator
         r = fl + (1 if q - fl >= Fraction(1, 2) else 0)
-        E = _floor_log2(Fraction(r) * Fraction(2) ** (e - bf["prec"])) - emax_e
+        E = floor_log2(Fraction(r) * Fraction(2) ** (e - bf["prec"])) - emax_e
     elif rule == "rceil":
         E = _ceil_log2(A / emax)
     else:

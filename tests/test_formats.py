@@ -62,16 +62,6 @@ def _params(fmt):
     )
 
 
-def _floor_log2(q):
-    q = Fraction(q)
-    e = q.numerator.bit_length() - q.denominator.bit_length()
-    while Fraction(2) ** e > q:
-        e -= 1
-    while Fraction(2) ** (e + 1) <= q:
-        e += 1
-    return e
-
-
 def _oracle_props(f):
     """finfo-style values computed from the oracle's ladder (ml_dtypes conventions)."""
     vals = f.ladder
@@ -84,7 +74,7 @@ def _oracle_props(f):
         "bits": f.bits,
         "nexp": f.exp_bits,
         "nmant": f.man_bits,
-        "maxexp": _floor_log2(f.max) + 1,
+        "maxexp": O.floor_log2(f.max) + 1,
         "minexp": (1 - f.bias) if f.subnormals else -f.bias,
     }
     # eps / epsneg: distance from 1 to its neighbours, when 1 and both neighbours exist
