@@ -15,7 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
+from .. import rounding as rnd
+from ..backends.cpu import padded_table
 from ..codec import decode, encode
+from ..projection import resolve_projection
 from .formats import FLOAT32, format_max, select_offset, uses_bias, with_offset
 from .policy import QuantPolicy, RoleSpec
 
@@ -98,6 +102,7 @@ class QuantContext:
 
 
 STREAMS = ("sequential", "keyed")
+_CORE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # Roles whose tensors differ between data-parallel ranks (they come from each rank's own
 # examples); the others (weights, biases, updates, optimizer_state, master_weights) are
 # projected after the gradient all-reduce and must round identically on every rank.
@@ -133,6 +138,10 @@ class TensorQuantizer:
         self._frozen = False  # "init" mode: offset fixed by the first tensor
         self._call_step = -1  # keyed streams: projections counted per step
         self._calls = 0
+        # Resolved core arguments per (offset, flush): FloatFormat slots skip the codec's
+        # per-call argument checks (the settings were checked once, by resolve_projection).
+        self._resolved: dict[tuple[int, bool], tuple[Any, ...]] = {}
+        self._direct = spec.quantized and uses_bias(spec.format)
 
     @property
     def quantized(self) -> bool:
@@ -189,6 +198,43 @@ class TensorQuantizer:
             kw["seed"], kw["offset"] = self.ctx.random_source(self, n)
         return kw
 
+    def _resolve(self, key: tuple[int, bool]) -> tuple[Any, ...]:
+        """(format at the offset, its spec, mode, sat, N, flush, float32 and float64 value
+        tables) for the core, checked once by the codec's own resolve_projection."""
+        s = self.spec
+        fe = with_offset(s.format, key[0])
+        stochastic = s.rounding.startswith("stochastic")
+        p = resolve_projection(fe, (0,), rounding=s.rounding, saturation=s.saturation,
+                               random_bits=s.random_bits if stochastic else None,
+                               seed=0 if stochastic else None, flush_subnormals=key[1])
+        r = (fe, fe.spec, p.mode, p.sat, p.nbits, int(p.flush),
+             padded_table(fe, np.dtype(np.float32)), padded_table(fe, np.dtype(np.float64)))
+        self._resolved[key] = r
+        return r
+
+    def _direct_codes(self, x: np.ndarray) -> tuple[np.ndarray, Any, tuple[Any, ...]]:
+        """encode()'s codes for a C-contiguous float32/float64 ``x`` and a FloatFormat slot,
+        straight through the core (same arguments as mf.encode would pass it)."""
+        s = self.spec
+        flush = True if s.flush_subnormals else rnd.current().flush_subnormals
+        key = (self.offset, bool(flush))
+        r = self._resolved.get(key) or self._resolve(key)
+        seed = off = rsrc = 0
+        if r[4]:
+            seed, off = self.ctx.random_source(self, x.size)
+            rsrc = 1
+        codes = np.empty(x.shape, dtype=r[0].dtype)
+        if not _core.encode(x, r[1], r[2], r[3], r[4], r[5], rsrc, seed, off, None, codes):
+            if not np.isnan(x).any():  # pragma: no cover - the core fails only on NaN
+                raise ValueError(f"x cannot be encoded in {r[0]}")
+            _core.encode(np.nan_to_num(x, nan=0.0), r[1], r[2], r[3], r[4], r[5], rsrc, seed,
+                         off, None, codes)
+        return codes, r[0], r
+
+    def _fast(self, x: np.ndarray) -> bool:
+        return self._direct and type(x) is np.ndarray and x.flags.c_contiguous and \
+            x.dtype in _CORE_FLOATS
+
     def encode(self, x: np.ndarray, *, choose: bool = True) -> tuple[np.ndarray, Any, int]:
         """Codes of ``x`` in the slot's format: ``(codes, format, scale_exp)``; the values are
         ``decode(codes, format) * 2**scale_exp`` (scale_exp is 0 for FloatFormats, whose
@@ -197,6 +243,9 @@ class TensorQuantizer:
         if choose:
             self._choose_offset(x)
         self._record()
+        if self._fast(x):
+            codes, fe, _ = self._direct_codes(x)
+            return codes, fe, 0
         f = self.spec.format
         kw = self._projection(x.size)
         if uses_bias(f):
@@ -220,6 +269,17 @@ class TensorQuantizer:
         NaNs stay NaN (they signal overflow to dynamic loss scaling)."""
         if not self.spec.quantized:
             return x
+        if self._fast(x):
+            self._choose_offset(x)
+            self._record()
+            codes, fe, r = self._direct_codes(x)
+            out = np.empty(x.shape, dtype=x.dtype)
+            _core.decode(codes, r[6] if x.dtype == np.float32 else r[7], out)
+            if not fe.has_nan:
+                nan = np.isnan(x)
+                if nan.any():
+                    out[nan] = np.nan
+            return out
         codes, fe, sexp = self.encode(x)
         out = decode_values(codes, fe, sexp, x.dtype)
         if not getattr(fe, "has_nan", False) or not uses_bias(self.spec.format):

@@ -9,9 +9,11 @@ format's finite range [min, max] (where saturation or overflow changed it; NaN i
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -46,17 +48,47 @@ def _bounds(key: str) -> tuple[float, float]:
     return float(f.min), float(f.max)
 
 
+# ---- eager path: the same computation without the operator machinery ----
+#
+# Outside torch.compile / torch.export / tracing, on plain CPU tensors, the projections run as
+# torch.autograd.Functions that call the codec on the tensors' NumPy views directly: the
+# custom operators' dispatch (schema checks, autograd wrapper, redispatch) costs more than the
+# projection of a small tensor. Both paths call the same functions (quantize_tensor,
+# apply_quantizer) with the same arguments, so their bits are the same (tests/test_torch.py);
+# compiled and exported graphs always see the operators.
+
+_EAGER = [True]
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
+@contextlib.contextmanager
+def custom_ops_only() -> Iterator[None]:
+    """Inside this block every projection goes through the ``torch.ops.minifloat`` operators,
+    as under torch.compile (the reference for the eager path; for tests and debugging)."""
+    prev = _EAGER[0]
+    _EAGER[0] = False
+    try:
+        yield
+    finally:
+        _EAGER[0] = prev
+
+
+def eager(*tensors: torch.Tensor | None) -> bool:
+    """Whether the eager path may run on ``tensors``: not compiling, exporting or tracing, no
+    torch dispatch mode or functorch transform active, plain CPU tensors."""
+    if not _EAGER[0] or torch.compiler.is_compiling() or torch.jit.is_tracing() or \
+            torch._C._len_torch_dispatch_stack() or \
+            torch._C._are_functorch_transforms_active():
+        return False
+    return all(t is None or (type(t) in _PLAIN and t.device.type == "cpu") for t in tensors)
+
+
 @torch.library.custom_op("minifloat::quantize", mutates_args=())
 def _quantize_op(x: torch.Tensor, fmt: str, rounding: str, saturation: str, random_bits: int,
                  seed: int, offset: int, flush_subnormals: bool, grad: str,
                  backward: str) -> torch.Tensor:
-    proj: dict[str, Any] = {"rounding": rounding, "saturation": saturation,
-                            "flush_subnormals": flush_subnormals}
-    if random_bits:
-        proj["random_bits"] = random_bits
-    if seed >= 0:
-        proj["seed"], proj["offset"] = seed, offset
-    return quantize_tensor(x, _fmt(fmt), proj)
+    return quantize_tensor(x, _fmt(fmt), _proj(rounding, saturation, random_bits, seed, offset,
+                                               flush_subnormals))
 
 
 @_quantize_op.register_fake
@@ -85,6 +117,45 @@ def _backward(ctx: Any, g: torch.Tensor) -> tuple[Any, ...]:
 
 
 _quantize_op.register_autograd(_backward, setup_context=_setup)
+
+
+class _EagerQuantize(torch.autograd.Function):
+    """``_quantize_op`` and its autograd formula, for the eager path."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, a: dict[str, Any], grad: str,  # type: ignore[override]
+                backward: str) -> torch.Tensor:
+        ctx.fmt, ctx.grad, ctx.backward = a["fmt"], grad, backward
+        if grad == "clipped":
+            ctx.save_for_backward(x)
+        return quantize_tensor(x, _fmt(a["fmt"]), _proj(a["rounding"], a["saturation"],
+                                                        a["random_bits"], a["seed"],
+                                                        a["offset"], a["flush_subnormals"]))
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        if ctx.grad == "clipped":
+            (x,) = ctx.saved_tensors
+            lo, hi = _bounds(ctx.fmt)
+            g = torch.where((x >= lo) & (x <= hi), g, torch.zeros_like(g))
+        if ctx.backward:
+            b = json.loads(ctx.backward)
+            g = quantize_tensor(g, _fmt(b["fmt"]), _proj(b["rounding"], b["saturation"],
+                                                          b["random_bits"], b["seed"],
+                                                          b["offset"], b["flush_subnormals"]))
+        return g, None, None, None
+
+
+def _proj(rounding: str, saturation: str, random_bits: int, seed: int, offset: int,
+          flush_subnormals: bool) -> dict[str, Any]:
+    """The operator's arguments as mf.encode keywords."""
+    proj: dict[str, Any] = {"rounding": rounding, "saturation": saturation,
+                            "flush_subnormals": flush_subnormals}
+    if random_bits:
+        proj["random_bits"] = random_bits
+    if seed >= 0:
+        proj["seed"], proj["offset"] = seed, offset
+    return proj
 
 
 def _projection_args(fmt: Any, rounding: str, saturation: str | None, random_bits: int | None,
@@ -149,6 +220,8 @@ def quantize(x: torch.Tensor, fmt: Any, *, rounding: str = "nearest_even",
                                           kw.get("saturation"), kw.get("random_bits"),
                                           kw.get("seed"), kw.get("offset", 0),
                                           kw.get("flush_subnormals", False)))
+    if eager(x):
+        return _EagerQuantize.apply(x, a, grad, bwd)  # type: ignore[no-any-return]
     return _quantize_op(x, a["fmt"], a["rounding"], a["saturation"], a["random_bits"],
                         a["seed"], a["offset"], a["flush_subnormals"], grad, bwd)
 
@@ -177,6 +250,11 @@ def _apply_slot(key: str, x: torch.Tensor) -> torch.Tensor:
     q = _SLOTS[key]
     if not q.quantized:
         return x.clone()
+    return apply_quantizer(q, x)
+
+
+def apply_quantizer(q: TensorQuantizer, x: torch.Tensor) -> torch.Tensor:
+    """``x`` projected by the (quantised) slot ``q``: a new tensor of x's dtype and device."""
     a = to_array(x)
     if not isinstance(a, np.ndarray):
         a = a.get()  # TensorQuantizer computes on the CPU
@@ -210,9 +288,27 @@ def _slot_backward(ctx: Any, g: torch.Tensor) -> tuple[Any, ...]:
 _slot_op.register_autograd(_slot_backward, setup_context=_slot_setup)
 
 
+class _EagerSlot(torch.autograd.Function):
+    """``_slot_op`` and its autograd formula, for the eager path."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, forward: str,  # type: ignore[override]
+                backward: str) -> torch.Tensor:
+        ctx.bkey = backward
+        return _apply_slot(forward, x)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        if ctx.bkey:
+            g = _apply_slot(ctx.bkey, g.contiguous())
+        return g, None, None
+
+
 def slot_quantize(x: torch.Tensor, forward: str = "", backward: str = "") -> torch.Tensor:
     """``x`` projected by the slot ``forward`` (identity if empty); its gradient projected by
     the slot ``backward`` (straight-through if empty)."""
+    if eager(x):
+        return _EagerSlot.apply(x, forward, backward)  # type: ignore[no-any-return]
     return _slot_op(x, forward, backward)  # type: ignore[no-any-return]
 
 
