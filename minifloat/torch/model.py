@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 
 from ..nn.policy import QuantPolicy, get_policy
-from ..nn.quant import QuantContext
+from ..nn.quant import QuantContext, TensorQuantizer
 from ..nn.tensor import matmul as nn_matmul
 from .bridge import to_array, values_to_tensor
-from .quant_ops import register_slot, slot, slot_quantize
+from .quant_ops import apply_quantizer, eager, register_slot, slot, slot_quantize
 
 _CONTEXTS: dict[str, QuantContext] = {}
 
@@ -57,65 +57,134 @@ class _LayerCfg:
     groups: int = 1
 
 
+def _layer_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
+                   cfg: _LayerCfg) -> torch.Tensor:
+    """The layer's output from its (projected) input, weight and bias."""
+    if cfg.kind == "linear":
+        y = _mm(x.reshape(-1, x.shape[-1]), w.t().contiguous(), cfg.mm)
+        y = y.reshape(*x.shape[:-1], w.shape[0])
+        return y if b is None else y + b
+    if not cfg.mm:
+        return F.conv2d(x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups)
+    n, o = x.shape[0], w.shape[0]
+    cols = F.unfold(x, w.shape[2:], padding=cfg.padding, stride=cfg.stride)  # (N, CKK, L)
+    L = cols.shape[2]
+    ct = cols.permute(1, 0, 2).reshape(cols.shape[1], n * L)  # (CKK, N*L)
+    yt = _mm(w.reshape(o, -1), ct.contiguous(), cfg.mm)  # (O, N*L)
+    if b is not None:
+        yt = yt + b[:, None]
+    oh = (x.shape[2] + 2 * cfg.padding[0] - w.shape[2]) // cfg.stride[0] + 1
+    return yt.reshape(o, n, oh, L // oh).permute(1, 0, 2, 3).contiguous()
+
+
+def _layer_backward(g: torch.Tensor, xs: torch.Tensor, w: torch.Tensor, cfg: _LayerCfg,
+                    xshape: Any, has_bias: bool, need_x: bool) -> tuple[Any, Any, Any]:
+    """(input, weight, bias) gradients from the output gradient ``g``; the weight gradient
+    from ``xs``, the input as saved (None where not needed)."""
+    gx = gw = gb = None
+    if cfg.kind == "linear":
+        g2 = g.reshape(-1, g.shape[-1]).contiguous()
+        gw = _mm(g2.t().contiguous(), xs.reshape(-1, xs.shape[-1]).contiguous(), cfg.mm)
+        gb = g2.sum(0) if has_bias else None
+        if need_x:
+            gx = _mm(g2, w.contiguous(), cfg.mm).reshape(xshape)
+        return gx, gw, gb
+    gb = g.sum((0, 2, 3)) if has_bias else None
+    if not cfg.mm:
+        tg: Any = torch.nn.grad  # type: ignore[attr-defined]
+        gw = tg.conv2d_weight(xs, w.shape, g, cfg.stride, cfg.padding, cfg.dilation,
+                              cfg.groups)
+        if need_x:
+            gx = tg.conv2d_input(xshape, w, g, cfg.stride, cfg.padding, cfg.dilation,
+                                 cfg.groups)
+        return gx, gw, gb
+    o, n = w.shape[0], g.shape[0]
+    gt = g.transpose(0, 1).reshape(o, -1).contiguous()  # (O, N*L)
+    cols = F.unfold(xs, w.shape[2:], padding=cfg.padding, stride=cfg.stride)
+    ckk, L = cols.shape[1], cols.shape[2]
+    ct = cols.permute(0, 2, 1).reshape(n * L, ckk).contiguous()  # (N*L, CKK)
+    gw = _mm(gt, ct, cfg.mm).reshape(w.shape)
+    if need_x:
+        dct = _mm(w.reshape(o, -1).t().contiguous(), gt, cfg.mm)  # (CKK, N*L)
+        dcols = dct.reshape(ckk, n, L).permute(1, 0, 2)
+        gx = F.fold(dcols, xshape[2:], w.shape[2:], padding=cfg.padding, stride=cfg.stride)
+    return gx, gw, gb
+
+
 class _LayerFn(torch.autograd.Function):
     """Linear/conv whose weight gradient is computed from ``xs`` (the saved input as stored
-    in the saved_inputs format) and whose products use the policy's accumulator."""
+    in the saved_inputs format) and whose products use the policy's accumulator (the
+    operator path: its projections are separate slot operators)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, xs: torch.Tensor, w: torch.Tensor,
+    def forward(ctx: Any, x: torch.Tensor, xs: torch.Tensor, w: torch.Tensor,  # type: ignore[override]
                 b: torch.Tensor | None, cfg: _LayerCfg) -> torch.Tensor:
         ctx.cfg, ctx.xshape, ctx.has_bias = cfg, x.shape, b is not None
         ctx.save_for_backward(xs, w)
-        if cfg.kind == "linear":
-            y = _mm(x.reshape(-1, x.shape[-1]), w.t().contiguous(), cfg.mm)
-            y = y.reshape(*x.shape[:-1], w.shape[0])
-            return y if b is None else y + b
-        if not cfg.mm:
-            return F.conv2d(x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups)
-        n, o = x.shape[0], w.shape[0]
-        cols = F.unfold(x, w.shape[2:], padding=cfg.padding, stride=cfg.stride)  # (N, CKK, L)
-        L = cols.shape[2]
-        ct = cols.permute(1, 0, 2).reshape(cols.shape[1], n * L)  # (CKK, N*L)
-        yt = _mm(w.reshape(o, -1), ct.contiguous(), cfg.mm)  # (O, N*L)
-        if b is not None:
-            yt = yt + b[:, None]
-        oh = (x.shape[2] + 2 * cfg.padding[0] - w.shape[2]) // cfg.stride[0] + 1
-        return yt.reshape(o, n, oh, L // oh).permute(1, 0, 2, 3).contiguous()
+        return _layer_forward(x, w, b, cfg)
 
     @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> tuple[Any, ...]:
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         xs, w = ctx.saved_tensors
-        cfg: _LayerCfg = ctx.cfg
-        need_x = ctx.needs_input_grad[0]
-        gx = gw = gb = None
-        if cfg.kind == "linear":
-            g2 = g.reshape(-1, g.shape[-1]).contiguous()
-            gw = _mm(g2.t().contiguous(), xs.reshape(-1, xs.shape[-1]).contiguous(), cfg.mm)
-            gb = g2.sum(0) if ctx.has_bias else None
-            if need_x:
-                gx = _mm(g2, w.contiguous(), cfg.mm).reshape(ctx.xshape)
-            return gx, None, gw, gb, None
-        gb = g.sum((0, 2, 3)) if ctx.has_bias else None
-        if not cfg.mm:
-            tg: Any = torch.nn.grad  # type: ignore[attr-defined]
-            gw = tg.conv2d_weight(xs, w.shape, g, cfg.stride, cfg.padding, cfg.dilation,
-                                  cfg.groups)
-            if need_x:
-                gx = tg.conv2d_input(ctx.xshape, w, g, cfg.stride, cfg.padding, cfg.dilation,
-                                     cfg.groups)
-            return gx, None, gw, gb, None
-        o, n = w.shape[0], g.shape[0]
-        gt = g.transpose(0, 1).reshape(o, -1).contiguous()  # (O, N*L)
-        cols = F.unfold(xs, w.shape[2:], padding=cfg.padding, stride=cfg.stride)
-        ckk, L = cols.shape[1], cols.shape[2]
-        ct = cols.permute(0, 2, 1).reshape(n * L, ckk).contiguous()  # (N*L, CKK)
-        gw = _mm(gt, ct, cfg.mm).reshape(w.shape)
-        if need_x:
-            dct = _mm(w.reshape(o, -1).t().contiguous(), gt, cfg.mm)  # (CKK, N*L)
-            dcols = dct.reshape(ckk, n, L).permute(1, 0, 2)
-            gx = F.fold(dcols, ctx.xshape[2:], w.shape[2:], padding=cfg.padding,
-                        stride=cfg.stride)
+        gx, gw, gb = _layer_backward(g, xs, w, ctx.cfg, ctx.xshape, ctx.has_bias,
+                                     ctx.needs_input_grad[0])
         return gx, None, gw, gb, None
+
+
+def _project(q: TensorQuantizer | None, t: torch.Tensor) -> torch.Tensor:
+    """``t`` through slot ``q`` (unchanged for None: the role is float32)."""
+    return t if q is None else apply_quantizer(q, t)
+
+
+class _FusedLayerFn(torch.autograd.Function):
+    """The whole quantised layer as one autograd node (the eager path): forward projects the
+    weight and bias (weights/biases slots, not in direct mode), the input kept for the weight
+    gradient (saved_inputs) and the output (activations); backward projects the input
+    gradient (errors), the weight and bias gradients (weight_grads). The same slots, called
+    as often and on the same tensors as the operator path's separate nodes, so the same bits
+    (the keyed streams do not depend on the order of the slots)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor,  # type: ignore[override]
+                b: torch.Tensor | None, q: _Slots, save: bool) -> torch.Tensor:
+        wq, bq = w, b
+        if not q.direct:
+            wq = _project(q.weights, w)
+            if b is not None:
+                bq = _project(q.biases, b)
+        xs = _project(q.saved, x) if save else x
+        y = _project(q.activations, _layer_forward(x, wq, bq, q.cfg))
+        ctx.q, ctx.xshape, ctx.has_bias = q, x.shape, b is not None
+        ctx.save_for_backward(xs, wq)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        xs, w = ctx.saved_tensors
+        q: _Slots = ctx.q
+        gx, gw, gb = _layer_backward(g, xs, w, q.cfg, ctx.xshape, ctx.has_bias,
+                                     ctx.needs_input_grad[0])
+        if gx is not None:
+            gx = _project(q.errors, gx.contiguous())
+        gw = _project(q.weight_grads, gw.contiguous())
+        if gb is not None:
+            gb = _project(q.bias_grads, gb.contiguous())
+        return gx, gw, gb, None, None
+
+
+@dataclass(frozen=True)
+class _Slots:
+    """A wrapped layer's quantizers (None where the role is float32), for the fused node."""
+
+    cfg: _LayerCfg
+    direct: bool
+    activations: TensorQuantizer | None
+    errors: TensorQuantizer | None
+    weights: TensorQuantizer | None
+    biases: TensorQuantizer | None
+    weight_grads: TensorQuantizer | None
+    bias_grads: TensorQuantizer | None
+    saved: TensorQuantizer | None
 
 
 def _qualified(ctx: QuantContext, name: str, role: str) -> str:
@@ -130,6 +199,10 @@ class _Wrapped:
     def _quantized_forward(self, x: torch.Tensor) -> torch.Tensor:
         m: Any = self
         k = m._mf
+        if eager(x, m.weight, m.bias):
+            save = k["saved"] != "" and m.training and torch.is_grad_enabled()
+            return _FusedLayerFn.apply(x, m.weight, m.bias, k["slots"],  # type: ignore[no-any-return]
+                                       save)
         x = slot_quantize(x, "", k["errors"]) if x.requires_grad else x
         w, b = m.weight, m.bias
         if k["direct"]:  # the parameters are the codes' values themselves
@@ -228,6 +301,10 @@ def quantize_model(model: torch.nn.Module, policy: Any = "asymmetric8", *, seed:
             "saved": _qualified(ctx, f"{name}.saved_inputs", "saved_inputs")
             if sv.quantized else "",
         }
+        qs = [slot(keys[r]) if keys[r] else None for r in (
+            "activations", "errors", "weights", "biases", "weight_grads", "bias_grads", "saved")]
+        keys["slots"] = _Slots(cfg, keys["direct"],
+                               *(q if q is not None and q.quantized else None for q in qs))
         m.__class__ = cls
         m._mf = keys  # type: ignore[assignment]
         if pol.update == "direct":  # parameters quantised at initialisation (SQPU)
