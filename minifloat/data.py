@@ -76,6 +76,15 @@ MD5: dict[str, dict[str, str]] = {
     "cifar10": {"cifar-10-binary.tar.gz": "c32a1d4ab5d03f1284b67883e8d87530"},
 }
 
+#: The Python version of CIFAR-10 (folder ``cifar-10-batches-py`` inside), the archive most
+#: mirrors and frameworks keep: its size and SHA-256 (the value Keras and torchvision check).
+#: It is read straight from the archive after the checksum matches.
+CIFAR10_PYTHON_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR10_PYTHON_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_PYTHON_BYTES = 170498071
+SHA256: dict[str, dict[str, str]] = {"cifar10": {
+    CIFAR10_PYTHON_ARCHIVE: "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"}}
+
 #: Download locations, tried in order (a file is kept only if its MD5 matches). MNIST's own
 #: site is often refused to scripts, so the mirror PyTorch uses follows it.
 MIRRORS: dict[str, tuple[str, ...]] = {
@@ -509,9 +518,88 @@ def _fetch_cifar(target: Path) -> None:
         raise ValueError(f"{archive}: corrupt archive ({e})") from None
 
 
+def sha256sum(path: PathLike) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR-10's Python batches (dicts of bytes, lists and one NumPy array) and
+    nothing else: no other class or function may be loaded."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray",
+                                                            "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"),
+                ("_codecs", "encode")}  # how protocol-2 pickles written by Python 3 hold bytes
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"CIFAR-10 batch: {module}.{name} is not allowed")
+        return super().find_class(module, name)
+
+
+def read_cifar10_python_archive(path: PathLike, *, sha256: str | None = None
+                                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Train and test images (uint8 N x 3 x 32 x 32) and int64 labels from the Python-version
+    archive ``cifar-10-python.tar.gz``, read in place (nothing extracted). The archive's
+    SHA-256 must equal ``sha256`` (default: the published one, ``SHA256``) before any byte of
+    it is unpickled, and the unpickler loads arrays only."""
+    p = Path(path)
+    want = sha256 or SHA256["cifar10"][CIFAR10_PYTHON_ARCHIVE]
+    got = sha256sum(p)
+    if got != want:
+        raise ValueError(f"{p}: SHA-256 {got} does not match the published {want}")
+    names = [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)]
+    names.append("cifar-10-batches-py/test_batch")
+    parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    try:
+        with tarfile.open(p, "r:gz") as tar:
+            for member in tar:
+                if member.name in names and member.isfile():
+                    fh = tar.extractfile(member)
+                    assert fh is not None
+                    d = _ArrayUnpickler(fh, encoding="bytes").load()
+                    x = np.asarray(d[b"data"], dtype=np.uint8)
+                    y = np.asarray(d[b"labels"], dtype=np.int64)
+                    if x.shape != (_CIFAR_PER_FILE, 3072) or y.shape != (_CIFAR_PER_FILE,) \
+                            or int(y.min()) < 0 or int(y.max()) > 9:
+                        raise ValueError(f"{p}: {member.name}: bad arrays {x.shape} {y.shape}")
+                    parts[member.name] = (x.reshape(-1, 3, 32, 32), y)
+    except (tarfile.TarError, EOFError, zlib.error, pickle.UnpicklingError, KeyError) as e:
+        raise ValueError(f"{p}: corrupt archive ({type(e).__name__}: {e})") from None
+    missing = [n for n in names if n not in parts]
+    if missing:
+        raise ValueError(f"{p}: missing {missing}")
+    x_train = np.concatenate([parts[n][0] for n in names[:5]])
+    y_train = np.concatenate([parts[n][1] for n in names[:5]])
+    return x_train, y_train, parts[names[5]][0], parts[names[5]][1]
+
+
+def find_cifar10_python_archive(root: PathLike | None = None) -> Path | None:
+    """``cifar-10-python.tar.gz`` in the data folder or its cifar10/, cifar-10/ sub-folders."""
+    r = None if root is None else Path(root)
+    for base in _roots(r):
+        for folder in (base / "cifar10", base / "cifar-10", base):
+            if (folder / CIFAR10_PYTHON_ARCHIVE).is_file():
+                return folder / CIFAR10_PYTHON_ARCHIVE
+    return None
+
+
 def load_cifar10(root: PathLike | None = None, *, download: bool = True) -> Dataset:
-    """CIFAR-10 (Krizhevsky 2009), binary version (folder ``cifar-10-batches-bin``):
-    50,000 + 10,000 images, 3x32x32."""
+    """CIFAR-10 (Krizhevsky 2009): 50,000 + 10,000 images, 3x32x32. Read from the binary
+    batches (folder ``cifar-10-batches-bin``, MD5-checked when downloaded) or, when those are
+    absent, from the Python-version archive ``cifar-10-python.tar.gz`` (SHA-256-checked,
+    :func:`read_cifar10_python_archive`) found in the data folder."""
+    r = None if root is None else Path(root)
+    if _find((*_CIFAR_TRAIN, _CIFAR_TEST), _FOLDERS["cifar10"], r) is None:
+        archive = find_cifar10_python_archive(root)
+        if archive is not None:
+            x_tr, y_tr, x_te, y_te = read_cifar10_python_archive(archive)
+            return Dataset("cifar10", x_tr, y_tr, x_te, y_te, CIFAR10_CLASSES)
     folder = _locate("cifar10", (*_CIFAR_TRAIN, _CIFAR_TEST), root, download)
     parts = []
     for f in (*_CIFAR_TRAIN, _CIFAR_TEST):
@@ -573,9 +661,11 @@ def load(name: str, root: PathLike | None = None, *, download: bool = True) -> D
 
 
 __all__ = [
-    "CIFAR10_CLASSES", "DATASETS", "Dataset", "ENV_VAR", "FASHION_MNIST_CLASSES", "MD5",
+    "CIFAR10_CLASSES", "CIFAR10_PYTHON_ARCHIVE", "CIFAR10_PYTHON_BYTES", "CIFAR10_PYTHON_URL",
+    "DATASETS", "Dataset", "ENV_VAR", "FASHION_MNIST_CLASSES", "MD5",
     "MIRRORS", "MNIST_CLASSES", "NORMALIZATION", "balanced_indices", "batches",
     "channel_stats", "default_root", "download", "load", "load_bundled", "load_cifar10",
     "load_fashion_mnist", "load_idx_dataset", "load_mnist", "md5sum", "normalize_images",
-    "read_cifar10_batch", "read_idx", "to_float32",
+    "read_cifar10_batch", "read_cifar10_python_archive", "find_cifar10_python_archive",
+    "read_idx", "SHA256", "sha256sum", "to_float32",
 ]

@@ -24,9 +24,10 @@ except ImportError as e:  # pragma: no cover - exercised only without torch
 from . import optim, train
 from .linalg import conv2d, linear, matmul
 from .model import QuantConv2d, QuantLinear, context, quantize_model
-from .models import LeNet5, lenet5
-from .quant_ops import Quantizer, quantize
+from .models import LeNet5, ResNet18, lenet5, resnet18
+from .quant_ops import Quantizer, custom_ops_only, quantize
 from .train import fit
 
 __all__ = ["LeNet5", "QuantConv2d", "QuantLinear", "Quantizer", "context", "conv2d", "fit",
-           "lenet5", "linear", "matmul", "optim", "quantize", "quantize_model", "train"]
+           "lenet5", "linear", "matmul", "optim", "quantize", "quantize_model", "resnet18",
+           "train", "ResNet18", "custom_ops_only"]
