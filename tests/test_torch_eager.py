@@ -128,6 +128,27 @@ def test_training_fused_layers_equals_operator_path(policy, rng, monkeypatch):
         np.testing.assert_array_equal(_bits(pe), _bits(po), err_msg=n)
 
 
+def test_frozen_parameters_take_the_same_slots_on_both_paths(rng):
+    """A frozen weight: no weight-gradient projection on either path (the delayed-offset
+    history and the stream call counts stay as the per-slot operators leave them)."""
+    pol = nn.get_policy("asymmetric8").replace_role(
+        "weight_grads", offset=nn.OffsetSpec("delayed", history=3))
+    x = torch.from_numpy(rng.standard_normal((4, 12)).astype(np.float32))
+    out = []
+    for force in (False, True):
+        model = mft.quantize_model(torch.nn.Sequential(torch.nn.Linear(12, 5)), pol)
+        model[0].weight.requires_grad_(False)
+        with quant_ops.custom_ops_only() if force else contextlib.nullcontext():
+            model(x).sum().backward()
+        ctx = mft.context(model)
+        out.append((ctx.offsets, ctx.quantizers["0.weight_grads"]._calls,
+                    list(ctx.quantizers["0.weight_grads"]._history),
+                    _bits(model[0].bias.grad)))
+    assert out[0][:3] == out[1][:3]
+    assert "0.weight_grads" not in out[0][0] and "0.bias_grads" in out[0][0]
+    np.testing.assert_array_equal(out[0][3], out[1][3])
+
+
 def test_eager_path_is_off_under_compile():
     seen = []
 

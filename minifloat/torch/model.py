@@ -164,11 +164,12 @@ class _FusedLayerFn(torch.autograd.Function):
         q: _Slots = ctx.q
         gx, gw, gb = _layer_backward(g, xs, w, q.cfg, ctx.xshape, ctx.has_bias,
                                      ctx.needs_input_grad[0])
+        need = ctx.needs_input_grad  # a frozen parameter's slot is not called (as per slot)
         if gx is not None:
             gx = _project(q.errors, gx.contiguous())
-        gw = _project(q.weight_grads, gw.contiguous())
+        gw = _project(q.weight_grads, gw.contiguous()) if need[1] else None
         if gb is not None:
-            gb = _project(q.bias_grads, gb.contiguous())
+            gb = _project(q.bias_grads, gb.contiguous()) if need[2] else None
         return gx, gw, gb, None, None
 
 
