@@ -8,6 +8,10 @@
   :class:`~minifloat.torch.optim.SQPU`.
 - :func:`matmul`, :func:`linear`, :func:`conv2d`: explicit accumulators as in ``mf.matmul``.
 - :func:`fit`: the README's training job through PyTorch (``minifloat train --engine torch``).
+- :func:`resnet18`: ResNet-18 in its CIFAR form (experiments/torch_resnet18_cifar10.py).
+
+Eager calls on CPU tensors run as autograd.Functions on the tensors' NumPy views (one fused
+node per quantised layer); compiled/exported graphs use the operators (docs/torch.md).
 
 See docs/torch.md. Needs ``torch`` (CPU build: ``pip install torch==2.13.0``); ``import
 minifloat`` works without it.
@@ -28,6 +32,6 @@ from .models import LeNet5, ResNet18, lenet5, resnet18
 from .quant_ops import Quantizer, custom_ops_only, quantize
 from .train import fit
 
-__all__ = ["LeNet5", "QuantConv2d", "QuantLinear", "Quantizer", "context", "conv2d", "fit",
-           "lenet5", "linear", "matmul", "optim", "quantize", "quantize_model", "resnet18",
-           "train", "ResNet18", "custom_ops_only"]
+__all__ = ["LeNet5", "QuantConv2d", "QuantLinear", "Quantizer", "ResNet18", "context",
+           "conv2d", "custom_ops_only", "fit", "lenet5", "linear", "matmul", "optim",
+           "quantize", "quantize_model", "resnet18", "train"]
