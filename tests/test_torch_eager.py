@@ -149,6 +149,18 @@ def test_frozen_parameters_take_the_same_slots_on_both_paths(rng):
     np.testing.assert_array_equal(out[0][3], out[1][3])
 
 
+def test_eager_path_is_off_under_fake_tensors_and_vmap():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    x = torch.ones(3)
+    assert quant_ops.eager(x, None)
+    with FakeTensorMode():
+        assert not quant_ops.eager(torch.ones(3))
+    seen = []
+    torch.func.vmap(lambda t: seen.append(quant_ops.eager(t)) or t)(torch.ones(2, 3))
+    assert seen == [False]
+
+
 def test_eager_path_is_off_under_compile():
     seen = []
 

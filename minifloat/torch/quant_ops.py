@@ -59,6 +59,11 @@ def _bounds(key: str) -> tuple[float, float]:
 
 _EAGER = [True]
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
+# torch >= 2.1 has each of these under one of the names (private ones with a safe default)
+_compiling: Any = getattr(getattr(torch, "compiler", None), "is_compiling", None) or \
+    torch._dynamo.is_compiling
+_dispatch_modes: Any = getattr(torch._C, "_len_torch_dispatch_stack", lambda: 0)
+_functorch: Any = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
 
 
 @contextlib.contextmanager
@@ -76,9 +81,8 @@ def custom_ops_only() -> Iterator[None]:
 def eager(*tensors: torch.Tensor | None) -> bool:
     """Whether the eager path may run on ``tensors``: not compiling, exporting or tracing, no
     torch dispatch mode or functorch transform active, plain CPU tensors."""
-    if not _EAGER[0] or torch.compiler.is_compiling() or torch.jit.is_tracing() or \
-            torch._C._len_torch_dispatch_stack() or \
-            torch._C._are_functorch_transforms_active():
+    if not _EAGER[0] or _compiling() or torch.jit.is_tracing() or _dispatch_modes() or \
+            _functorch():
         return False
     return all(t is None or (type(t) in _PLAIN and t.device.type == "cpu") for t in tensors)
 
