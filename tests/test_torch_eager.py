@@ -117,7 +117,7 @@ def test_training_fused_layers_equals_operator_path(policy, rng, monkeypatch):
                 loss = torch.nn.functional.cross_entropy(model(x), y)
                 loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         results.append((model, losses, mft.context(model).offsets, dict(calls)))
     (me, le, oe, ce), (mo, lo, oo, co) = results
     assert ce == {"fused": 15, "layer": 0}  # 5 layers x 3 steps
