@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="1M elements, best of 3")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--matmul", type=int, default=1024,
+                   help="size of the block matmul rows (n^3; 0 skips them)")
     args = p.parse_args(argv)
     n, repeat = (1 << 20, 3) if args.quick else (args.n, args.repeat)
     mf.set_num_threads(1)
@@ -81,10 +83,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{ours} / {theirs}: {rows[ours] / rows[theirs]:.1f}x")
     else:
         print("# torchao not importable: peer rows skipped")
+    if args.matmul:
+        matmul_rows(args.matmul, args.seed, repeat)
     base = rows["minifloat e4m3 per-tensor encode"]
     for name in ("minifloat mxfp8_e4m3 encode", "minifloat mxfp4_e2m1 encode"):
         print(f"{name} / per-tensor e4m3 encode: {rows[name] / base:.2f}x")
     return 0
+
+
+def matmul_rows(n: int, seed: int, repeat: int) -> None:
+    """Block matmul n^3 (float32 accumulation, MX dot semantics) against NumPy's float32
+    matmul (BLAS, 1 thread only if the BLAS honours OMP/OPENBLAS_NUM_THREADS=1)."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    flops = 2.0 * n ** 3
+    t_np, _, _ = best_of(lambda: a @ b, repeat)
+    print(f"{'numpy float32 matmul ' + str(n) + '^3':48s} {flops / t_np / 1e9:9.2f} GFLOP/s")
+    for name in ("mxfp8_e4m3", "mxfp4_e2m1", "nvfp4", "mxfp8_e5m2"):
+        bf = mf.format(name)
+        A, B = mf.encode(a, bf), mf.encode(b, bf.replace(axis=(0,)))
+        reps = repeat if name != "mxfp8_e5m2" else 1
+        t, _, _ = best_of(lambda A=A, B=B: mf.block_matmul(A, B), reps)
+        print(f"{'minifloat block_matmul ' + name + ' f32 acc':48s} {flops / t / 1e9:9.2f} "
+              f"GFLOP/s  ({t_np / t:.2f}x numpy float32)")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,12 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
 
 #include "minifloat/block.h"
+#include "minifloat/block_dot.h"
 #include "minifloat/project_f32.h"
 #include "minifloat/random.h"
 #include "parallel.h"
@@ -548,6 +552,183 @@ double finite_amax(const py::array& x) {
   throw std::invalid_argument("internal: finite_amax input must be float32 or float64");
 }
 
+// ---- Block dot products (block_dot.h): C = A @ B of block-scaled operands ----
+// Binary64 vectors for the fast path's exact block partial dots (explicit FMAs: the build
+// turns off contraction, and an exact multiply-add is the same value either way).
+#if defined(__AVX512F__)
+using vf64 = __m512d;
+constexpr int kDW = 8, kDNV = 4;  // 6 x 4 zmm partial dots
+inline vf64 d_load(const double* p) { return _mm512_loadu_pd(p); }
+inline vf64 d_bcast(double x) { return _mm512_set1_pd(x); }
+inline vf64 d_fma(vf64 a, vf64 b, vf64 c) { return _mm512_fmadd_pd(a, b, c); }
+inline void d_store(double* p, vf64 v) { _mm512_storeu_pd(p, v); }
+inline vf64 d_zero() { return _mm512_setzero_pd(); }
+#elif defined(__AVX2__) && defined(__FMA__)
+using vf64 = __m256d;
+constexpr int kDW = 4, kDNV = 2;  // 6 x 2 ymm partial dots
+inline vf64 d_load(const double* p) { return _mm256_loadu_pd(p); }
+inline vf64 d_bcast(double x) { return _mm256_set1_pd(x); }
+inline vf64 d_fma(vf64 a, vf64 b, vf64 c) { return _mm256_fmadd_pd(a, b, c); }
+inline void d_store(double* p, vf64 v) { _mm256_storeu_pd(p, v); }
+inline vf64 d_zero() { return _mm256_setzero_pd(); }
+#else
+struct vf64 { double x[2]; };  // portable fallback: exact products and sums either way
+constexpr int kDW = 2, kDNV = 2;
+inline vf64 d_load(const double* p) { return vf64{{p[0], p[1]}}; }
+inline vf64 d_bcast(double x) { return vf64{{x, x}}; }
+inline vf64 d_fma(vf64 a, vf64 b, vf64 c) {
+  for (int i = 0; i < 2; ++i) c.x[i] = a.x[i] * b.x[i] + c.x[i];
+  return c;
+}
+inline void d_store(double* p, vf64 v) { p[0] = v.x[0]; p[1] = v.x[1]; }
+inline vf64 d_zero() { return vf64{{0.0, 0.0}}; }
+#endif
+constexpr int kDRB = 6, kDCB = kDW * kDNV;  // C rows x columns per tile
+
+// The fast path: S (M x N) = the accumulated sums, sequential order, binary32 (f32) or binary64
+// accumulator.  Bp: B packed in panels of kDCB columns (K rows each, zero-padded); SBp: SB
+// packed the same way (NB rows).  Every t_b is exact in binary64 (the caller checked).
+void block_matmul_fast(const double* A, const double* Bp, const double* SA, const double* SBp,
+                       double* S, int M, int K, int N, int kb, bool f32) {
+  const int NB = (K + kb - 1) / kb, npan = (N + kDCB - 1) / kDCB, ntile = (M + kDRB - 1) / kDRB;
+  mfcpu::parallel_for(std::size_t(ntile) * npan, [&](std::size_t t0, std::size_t t1) {
+    alignas(64) double s[kDRB][kDCB], t[kDRB][kDCB];
+    for (std::size_t tile = t0; tile < t1; ++tile) {
+      const int i0 = int(tile / npan) * kDRB, pan = int(tile % npan);
+      const int ni = std::min(kDRB, M - i0), j0 = pan * kDCB, nj = std::min(kDCB, N - j0);
+      const double* ar[kDRB];
+      const double* sr[kDRB];
+      for (int r = 0; r < kDRB; ++r) {
+        ar[r] = A + std::size_t(i0 + std::min(r, ni - 1)) * K;
+        sr[r] = SA + std::size_t(i0 + std::min(r, ni - 1)) * NB;
+      }
+      const double* panel = Bp + std::size_t(pan) * K * kDCB;
+      const double* spanel = SBp + std::size_t(pan) * NB * kDCB;
+      for (int r = 0; r < kDRB; ++r)
+        for (int c = 0; c < kDCB; ++c) s[r][c] = 0.0;
+      for (int b = 0; b < NB; ++b) {
+        vf64 acc[kDRB][kDNV];
+#pragma GCC unroll 8
+        for (int r = 0; r < kDRB; ++r)
+#pragma GCC unroll 4
+          for (int v = 0; v < kDNV; ++v) acc[r][v] = d_zero();
+        const int k1 = std::min(K, (b + 1) * kb);
+        for (int k = b * kb; k < k1; ++k) {
+          const double* brow = panel + std::size_t(k) * kDCB;
+          vf64 bv[kDNV];
+#pragma GCC unroll 4
+          for (int v = 0; v < kDNV; ++v) bv[v] = d_load(brow + v * kDW);
+#pragma GCC unroll 8
+          for (int r = 0; r < kDRB; ++r) {
+            const vf64 av = d_bcast(ar[r][k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < kDNV; ++v) acc[r][v] = d_fma(av, bv[v], acc[r][v]);
+          }
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < kDRB; ++r)
+#pragma GCC unroll 4
+          for (int v = 0; v < kDNV; ++v) d_store(&t[r][v * kDW], acc[r][v]);
+        const double* sb = spanel + std::size_t(b) * kDCB;
+        for (int r = 0; r < kDRB; ++r) {
+          const double sa = sr[r][b];
+          if (f32) {
+            for (int c = 0; c < kDCB; ++c) s[r][c] = mf::block_step_f32(s[r][c], t[r][c] * (sa * sb[c]));
+          } else {
+            for (int c = 0; c < kDCB; ++c) s[r][c] = mf::block_step_f64(s[r][c], t[r][c] * (sa * sb[c]));
+          }
+        }
+      }
+      for (int r = 0; r < ni; ++r)
+        for (int c = 0; c < nj; ++c) S[std::size_t(i0 + r) * N + j0 + c] = s[r][c];
+    }
+  });
+}
+
+// Codes of C = A @ B for block-scaled operands (block_dot.h): A (M, K) and B (K, N) element
+// values, SA (M, NB) and SB (NB, N) the scale value of each element's block, T = TA * TB.
+// fast = 1: the binary64-exact fast path (sequential binary32/binary64 accumulators only);
+// fast = 2: the same with T = 1 and a binary32 output (out: uint32 bits of RNE_f32(S)).
+bool block_matmul(const py::array& A, const py::array& B, const py::array& SA,
+                  const py::array& SB, int M, int K, int N, int kb, double T, int acc,
+                  const py::tuple& sacc, const py::tuple& so, int mode, int sat, int n, int flush,
+                  int pairwise, int block, int rsrc, std::uint64_t seed, std::uint64_t offset,
+                  int fast, int e0, int limbs, py::array out) {
+  const int NB = kb > 0 ? (K + kb - 1) / kb : 0;
+  if (M < 0 || K < 1 || N < 0 || kb < 1 || block < 1 || limbs < 1 || limbs > mf::KMAX_LIMBS ||
+      acc < mf::ACC_EXACT || acc > mf::ACC_FLOAT64 || n < 0 || n > 32 ||
+      std::size_t(A.size()) != std::size_t(M) * K || std::size_t(B.size()) != std::size_t(K) * N ||
+      std::size_t(SA.size()) != std::size_t(M) * NB ||
+      std::size_t(SB.size()) != std::size_t(NB) * N || std::size_t(out.size()) != std::size_t(M) * N ||
+      (fast && (pairwise || (acc != mf::ACC_FLOAT32 && acc != mf::ACC_FLOAT64))))
+    throw std::invalid_argument("internal: block_matmul arguments");
+  const double* a = static_cast<const double*>(A.data());
+  const double* bm = static_cast<const double*>(B.data());
+  const double* sa = static_cast<const double*>(SA.data());
+  const double* sb = static_cast<const double*>(SB.data());
+  const mf::FloatSpec facc = float_spec(sacc), fo = float_spec(so);
+  const mf::BlockAcc bacc = mf::make_block_acc(acc, facc, mode, sat, flush, n, rsrc, seed, offset);
+  const mf::Plan oplan = mf::make_plan(fo, mode, sat, flush);
+  const mf::Exact texact = mf::exact_trimmed(T);
+  const std::size_t total = std::size_t(M) * N;
+  const std::uint64_t steps = std::uint64_t(total) * std::uint64_t(NB);
+  std::vector<double> S(fast ? total : 0u);
+  std::atomic<bool> bad{false};
+  py::gil_scoped_release nogil;
+  if (fast) {
+    const int npan = (N + kDCB - 1) / kDCB;
+    std::vector<double> Bp(std::size_t(npan) * K * kDCB, 0.0), SBp(std::size_t(npan) * NB * kDCB, 1.0);
+    for (int p = 0; p < npan; ++p)
+      for (int c = 0; c < kDCB && p * kDCB + c < N; ++c) {
+        for (int k = 0; k < K; ++k)
+          Bp[(std::size_t(p) * K + k) * kDCB + c] = bm[std::size_t(k) * N + p * kDCB + c];
+        for (int b = 0; b < NB; ++b)
+          SBp[(std::size_t(p) * NB + b) * kDCB + c] = sb[std::size_t(b) * N + p * kDCB + c];
+      }
+    block_matmul_fast(a, Bp.data(), sa, SBp.data(), S.data(), M, K, N, kb, acc == mf::ACC_FLOAT32);
+  }
+  if (fast == 2 && out.itemsize() == 4) {  // binary32 output of S itself (T = 1): RNE cast
+    auto* o = static_cast<std::uint32_t*>(out.mutable_data());
+    mfcpu::parallel_for(total, [&](std::size_t b0, std::size_t e1) {
+      for (std::size_t idx = b0; idx < e1; ++idx) {
+        const std::uint32_t u = mf::bits_of(static_cast<float>(S[idx]));
+        o[idx] = (u & 0x7FFFFFFFu) > 0x7F800000u ? 0x7FC00000u : u;  // canonical +NaN
+      }
+    });
+    return true;
+  }
+  auto finish = [&](auto* o) {
+    mfcpu::parallel_for(total, [&](std::size_t b0, std::size_t e1) {
+      std::vector<mf::Exact> scratch(std::size_t(NB / block + 2));
+      std::uint32_t badl = 0;
+      for (std::size_t idx = b0; idx < e1; ++idx) {
+        const std::size_t i = idx / std::size_t(N), j = idx % std::size_t(N);
+        mf::Exact v;
+        if (fast) {
+          v = mf::exact_trimmed(S[idx]);
+        } else {
+          const mf::BlockVec x{a + i * K, 1, sa + i * NB, 1};
+          const mf::BlockVec y{bm + j, N, sb + j, N};
+          v = mf::block_dot_generic(x, y, K, kb, bacc, pairwise, block, idx * std::uint64_t(NB), e0,
+                                    limbs, scratch.data(), badl);
+        }
+        if (v.cls == mf::IN_NAN) v = mf::exact_nan();  // arithmetic NaNs: canonical +NaN
+        else if (T != 1.0) v = mf::exact_mul_wide(v, texact);
+        std::uint32_t R = 0;
+        if (rsrc == 1) R = mf::top_bits(mf::philox_word(seed, offset + steps + idx), n);
+        const std::uint32_t code = mf::project<std::uint64_t>(fo, oplan, mode, n, v, R);
+        badl |= std::uint32_t(code == mf::NO_CODE);
+        o[idx] = static_cast<std::remove_pointer_t<decltype(o)>>(code);
+      }
+      if (badl) bad.store(true);
+    });
+  };
+  if (out.itemsize() == 1) finish(static_cast<std::uint8_t*>(out.mutable_data()));
+  else if (out.itemsize() == 2) finish(static_cast<std::uint16_t*>(out.mutable_data()));
+  else finish(static_cast<std::uint32_t*>(out.mutable_data()));
+  return !bad.load();
+}
+
 }  // namespace
 
 void bind_block(py::module_& m) {
@@ -558,4 +739,9 @@ void bind_block(py::module_& m) {
         py::arg("etable"), py::arg("stable"), py::arg("tensor"), py::arg("out"));
   m.def("divide_round_f32", &divide_round_f32, py::arg("a"), py::arg("d"));
   m.def("finite_amax", &finite_amax, py::arg("x"));
+  m.def("block_matmul", &block_matmul, py::arg("A"), py::arg("B"), py::arg("SA"), py::arg("SB"),
+        py::arg("M"), py::arg("K"), py::arg("N"), py::arg("kb"), py::arg("T"), py::arg("acc"),
+        py::arg("sacc"), py::arg("so"), py::arg("mode"), py::arg("sat"), py::arg("n"),
+        py::arg("flush"), py::arg("pairwise"), py::arg("block"), py::arg("rsrc"), py::arg("seed"),
+        py::arg("offset"), py::arg("fast"), py::arg("e0"), py::arg("limbs"), py::arg("out"));
 }

@@ -27,7 +27,7 @@ from .formats import (
     p3109,
 )
 from .io import from_ml_dtypes, load, pack_codes, save, unpack_codes
-from .linalg import conv2d, dot, einsum, matmul, mean, tensordot
+from .linalg import block_matmul, conv2d, dot, einsum, matmul, mean, tensordot
 from .linalg import sum as sum  # noqa: A004 - mf.sum shadows builtins.sum only inside minifloat
 from .ops import (
     absolute,
@@ -81,7 +81,8 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "MiniArray", "asarray", "from_codes", "full", "ones", "zeros", "conv2d", "dot", "einsum",
-    "matmul", "mean", "sum", "tensordot", "absolute", "add", "divide", "fma", "fmax", "fmin",
+    "matmul", "block_matmul", "mean", "sum", "tensordot", "absolute", "add", "divide", "fma",
+    "fmax", "fmin",
     "maximum", "minimum", "multiply", "negative", "positive", "reciprocal", "sign", "sqrt",
     "square", "subtract", "from_ml_dtypes", "load", "save",
     "ALIASES", "PRESETS", "ROUNDINGS", "SATURATIONS", "FloatFormat", "config", "decode",

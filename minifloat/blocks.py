@@ -27,11 +27,13 @@ class BlockCodes(NamedTuple):
         scales: scale codes, the input's shape with each block axis reduced to its number of
             blocks (uint8 for E8M0/E4M3 scales).
         tensor_scale: the per-tensor scale T (a float32 value; 1.0 for one-level formats).
+        format: the BlockFormat (set by encode; mf.matmul of two BlockCodes reads it).
     """
 
     codes: np.ndarray
     scales: np.ndarray
     tensor_scale: float = 1.0
+    format: BlockFormat | None = None
 
 
 def _axes(bf: BlockFormat, ndim: int) -> tuple[int, ...]:
@@ -130,11 +132,30 @@ def encode(x: Any, bf: BlockFormat, *, rounding: str | None = None,
         raise ValueError(f"x has NaN or Inf in a block, whose scale must then be NaN, but "
                          f"the scale format {bf.scale} has no NaN; replace them first "
                          "(e.g. np.nan_to_num)")
-    return BlockCodes(codes, scodes.astype(bf.scale_dtype), t)
+    return BlockCodes(codes, scodes.astype(bf.scale_dtype), t, bf)
+
+
+def check_codes(bc: Any, bf: BlockFormat) -> tuple[np.ndarray, np.ndarray, float]:
+    """(codes, scales, T) of ``bc`` checked against ``bf``: integer codes in range, the scale
+    shape the layout needs, a positive finite T."""
+    codes, scales = np.asarray(bc[0]), np.asarray(bc[1])
+    t = float(bc[2]) if len(bc) >= 3 else 1.0
+    if not (math.isfinite(t) and t > 0):
+        raise ValueError(f"tensor_scale must be a positive finite value, got {t!r}")
+    for name, arr, fmt in (("codes", codes, bf.element), ("scales", scales, bf.scale)):
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= fmt.num_codes):
+            raise ValueError(f"{name} must be in 0..{fmt.num_codes - 1} for {fmt}")
+    _, scale_shape = block_layout(codes.shape, bf)
+    if scales.shape != scale_shape:
+        raise ValueError(f"scales has shape {scales.shape}; codes of shape {codes.shape} in "
+                         f"{bf} need {scale_shape}")
+    return codes, scales, t
 
 
 @lru_cache(maxsize=64)
-def _value_table(fmt: FloatFormat | FixedFormat) -> np.ndarray:
+def value_table(fmt: FloatFormat | FixedFormat) -> np.ndarray:
     """Exact float64 values of every code of ``fmt`` (NaN codes NaN)."""
     if isinstance(fmt, FloatFormat):
         return cpu.value_table(fmt)
@@ -147,31 +168,20 @@ def _value_table(fmt: FloatFormat | FixedFormat) -> np.ndarray:
 def decode(bc: Any, bf: BlockFormat, dtype: Any = np.float64) -> np.ndarray:
     """Values of :class:`BlockCodes` ``bc`` (or a (codes, scales[, tensor_scale]) tuple):
     element value * scale value * T, exact in float64 and rounded once to float32."""
-    if not isinstance(bc, tuple) or len(bc) not in (2, 3):
+    if not isinstance(bc, tuple) or len(bc) not in (2, 3, 4):
         raise TypeError("codes of a block format must be a BlockCodes (codes, scales, "
                         f"tensor_scale) from encode(), got {type(bc).__name__}")
-    codes, scales = np.asarray(bc[0]), np.asarray(bc[1])
-    t = float(bc[2]) if len(bc) == 3 else 1.0
-    if not (math.isfinite(t) and t > 0):
-        raise ValueError(f"tensor_scale must be a positive finite value, got {t!r}")
     dt = np.dtype(dtype)
     if dt.kind != "f":
         raise TypeError(f"dtype must be a float dtype, got {dt}")
-    for name, arr, fmt in (("codes", codes, bf.element), ("scales", scales, bf.scale)):
-        if arr.dtype.kind not in "iu":
-            raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
-        if arr.size and (arr.min() < 0 or arr.max() >= fmt.num_codes):
-            raise ValueError(f"{name} must be in 0..{fmt.num_codes - 1} for {fmt}")
-    layout, scale_shape = block_layout(codes.shape, bf)
-    if scales.shape != scale_shape:
-        raise ValueError(f"scales has shape {scales.shape}; codes of shape {codes.shape} in "
-                         f"{bf} need {scale_shape}")
+    codes, scales, t = check_codes(bc, bf)
+    layout, _ = block_layout(codes.shape, bf)
     c = _c_contiguous(codes.astype(bf.dtype, copy=False))
     s = _c_contiguous(scales.astype(bf.scale_dtype, copy=False))
     work = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
     out = np.empty(codes.shape, dtype=work)
     if out.size:
-        cpu.block_decode(c, s, layout, _value_table(bf.element), _value_table(bf.scale), t, out)
+        cpu.block_decode(c, s, layout, value_table(bf.element), value_table(bf.scale), t, out)
     return out if work == dt else out.astype(dt)
 
 
@@ -182,4 +192,5 @@ def quantize(x: Any, bf: BlockFormat, **projection: Any) -> np.ndarray:
     return decode(encode(a, bf, **projection), bf, dtype=dt)
 
 
-__all__ = ["BlockCodes", "block_layout", "decode", "encode", "quantize"]
+__all__ = ["BlockCodes", "block_layout", "check_codes", "decode", "encode", "quantize",
+           "value_table"]

@@ -31,8 +31,9 @@ from .arith import lns as _lns
 from .arith import number_system
 from .array import FUNCTIONS, HANDLERS, MiniArray, asarray, from_codes
 from .backends import cpu
+from .blocks import BlockCodes, check_codes, value_table
 from .codec import decode, encode, resolve_projection
-from .formats import FloatFormat, FormatLike, format
+from .formats import BlockFormat, FloatFormat, FormatLike, format
 from .formats.lns_add import LinearBins
 from .ops import divide, maximum, minimum, same_value
 from .rounding import current
@@ -279,9 +280,12 @@ def extreme(a: MiniArray, which: str, axis: Any = None, keepdims: bool = False) 
 
 def matmul(a: Any, b: Any, *, out_format: FormatLike | None = None, out: Any = None,
            **kw: Any) -> MiniArray:
-    """Matrix product with NumPy's shape rules (1-D promotion, batch broadcasting)."""
+    """Matrix product with NumPy's shape rules (1-D promotion, batch broadcasting); two
+    2-D :class:`BlockCodes` go to :func:`block_matmul` (MX dot-product semantics)."""
     if out is not None:
         raise TypeError("matmul: out= is not supported on MiniArray")
+    if isinstance(a, BlockCodes) or isinstance(b, BlockCodes):
+        return block_matmul(a, b, out_format=out_format, **kw)
     a = _mini(a, b if isinstance(b, MiniArray) else None)
     b = _mini(b, a)
     acc, proj = _split_kw(kw)
@@ -475,3 +479,139 @@ FUNCTIONS.update({
     np.amax: _amax, np.amin: _amin, np.maximum: maximum, np.minimum: minimum,
 })
 HANDLERS.update(sum=sum, mean=mean, extreme=extreme, matmul=matmul, dot=dot)
+
+
+# ---- Block-scaled operands (docs/semantics.md §8.7; csrc/include/minifloat/block_dot.h) ----
+
+_BINARY32_SPEC = (8, 23, 127, 1, 1, 1, 0, 1)  # the core's FloatSpec tuple of IEEE binary32
+
+
+def _value_stats(table: np.ndarray) -> tuple[int, int, int]:
+    """(lsb, top, sig) over the finite non-zero values of a value table: the smallest LSB
+    exponent, the largest floor(log2 |v|), the most significant bits of one value."""
+    v = np.abs(table[np.isfinite(table) & (table != 0)])
+    if v.size == 0:
+        return 0, 0, 1
+    m, e = np.frexp(v)
+    sig = np.ldexp(m, 53).astype(np.int64)
+    tz = np.log2((sig & -sig).astype(np.float64)).astype(np.int64)
+    lsb = e - 53 + tz
+    return int(lsb.min()), int((e - 1).max()), int((e - lsb).max())
+
+
+def _block_operand(x: Any, name: str, axis: int) -> tuple[BlockCodes, BlockFormat, int]:
+    """A 2-D BlockCodes whose blocks run along ``axis`` (the reduction axis), its format and
+    its block size along that axis."""
+    if not isinstance(x, BlockCodes) or x.format is None:
+        raise TypeError(f"{name} must be the BlockCodes of a 2-D array from mf.encode(x, "
+                        f"<block format>), got {type(x).__name__}")
+    bf = x.format
+    if np.ndim(x.codes) != 2:
+        raise ValueError(f"{name} must be 2-D (block dot products), got shape {np.shape(x.codes)}")
+    axes = [a % 2 for a in bf.axis]
+    if axis not in axes:
+        raise ValueError(f"{name}'s blocks run along axis {bf.axis}, not the reduction axis "
+                         f"{axis - 2}: encode {name} with BlockFormat(..., axis={axis - 2})")
+    return x, bf, bf.block_size[axes.index(axis)]
+
+
+def _expand_scales(scales: np.ndarray, bf: BlockFormat, shape: tuple[int, int],
+                   red_axis: int) -> np.ndarray:
+    """Scale values per (row, block) (A) or (block, column) (B): 2-D blocks repeat their
+    scale along the other axis."""
+    s = value_table(bf.scale)[scales.astype(np.int64)]
+    axes = [a % 2 for a in bf.axis]
+    other = 1 - red_axis
+    if other in axes:
+        k = bf.block_size[axes.index(other)]
+        s = np.repeat(s, k, axis=other)
+        s = s[:shape[0]] if other == 0 else s[:, :shape[1]]
+    return np.ascontiguousarray(s, dtype=np.float64)
+
+
+def block_matmul(a: Any, b: Any, *, out_format: FormatLike | None = None,
+                 accumulator: Any = None, order: str | None = None, block: int | None = None,
+                 **projection: Any) -> Any:
+    """``a @ b`` of block-scaled operands with the MX dot-product semantics.
+
+    ``a`` (M, K) and ``b`` (K, N) are :class:`BlockCodes` (``mf.encode(x, fmt)``), ``a``
+    blocked along axis 1 and ``b`` along axis 0 with the same block size.  For each output,
+    block b's partial dot ``sA * sB * sum a_k b_k`` is exact; the block terms are summed by
+    the accumulator (``"float32"`` default, ``"float64"``, ``"exact"`` or a format; order
+    sequential or pairwise over blocks, as for :func:`matmul`); the sum times both tensor
+    scales is rounded once into ``out_format``.  Returns float32 values (``out_format`` None:
+    binary32, as MX hardware) or a MiniArray of ``out_format`` codes.
+    """
+    a, fa, ka = _block_operand(a, "a", 1)
+    b, fb, kb = _block_operand(b, "b", 0)
+    ca, sa_codes, ta = check_codes(a, fa)
+    cb, sb_codes, tb = check_codes(b, fb)
+    M, K = ca.shape
+    if cb.shape[0] != K:
+        raise ValueError(f"block_matmul: shapes {ca.shape} and {cb.shape} are not aligned "
+                         f"({K} != {cb.shape[0]})")
+    if ka != kb:
+        raise ValueError(f"a and b must share the block size along the reduction axis; got "
+                         f"{ka} and {kb}")
+    N = cb.shape[1]
+    ctx = current()
+    order = ctx.order if order is None else order
+    block = ctx.block if block is None else block
+    if order not in ("sequential", "pairwise"):
+        raise ValueError(f"order={order!r}; allowed: 'sequential', 'pairwise'")
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise ValueError(f"block={block!r}; allowed: an int >= 1")
+    kind, facc, acc_name = _accumulator("float32" if accumulator is None else accumulator)
+    if kind not in (ACC_EXACT, ACC_FORMAT, ACC_FLOAT32, ACC_FLOAT64):
+        raise ValueError(f"accumulator={acc_name!r} is not defined for block operands; "
+                         "allowed: 'float32', 'float64', 'exact' or a float format")
+    if kind == ACC_FORMAT and not isinstance(facc, FloatFormat):
+        raise ValueError(f"accumulator {facc} must be a float format for block operands")
+    fo = None if out_format is None else format(out_format)
+    if fo is not None and not isinstance(fo, FloatFormat):
+        raise ValueError(f"out_format must be a float format (or None: binary32), got {fo}")
+    if fo is None and projection:
+        raise ValueError(f"{sorted(projection)} need an out_format: the binary32 output "
+                         "(out_format=None) rounds to nearest even")
+    NB = -(-K // ka)
+    p = resolve_projection(fo, (M * N * (NB + 1),), **projection) if fo is not None else None
+    if p is not None and p.rsrc == 2:
+        raise ValueError("random= is not supported for contractions; use seed=")
+    va = value_table(fa.element)[ca.astype(np.int64)]
+    vb = value_table(fb.element)[cb.astype(np.int64)]
+    sa = _expand_scales(sa_codes, fa, (M, K), 1)
+    sb = _expand_scales(sb_codes, fb, (K, N), 0)
+    ea, eb = _value_stats(value_table(fa.element)), _value_stats(value_table(fb.element))
+    xa, xb = _value_stats(value_table(fa.scale)), _value_stats(value_table(fb.scale))
+    if ea[2] + eb[2] + xa[2] + xb[2] > 62:
+        raise ValueError(f"products of {fa} and {fb} elements and scales need "
+                         f"{ea[2] + eb[2] + xa[2] + xb[2]} significant bits; at most 62 are "
+                         "supported")
+    low = ea[0] + eb[0] + xa[0] + xb[0]
+    # Every partial sum of a block and every term exact in binary64: the fast path.
+    span = ea[1] + eb[1] + 2 + max(ka - 1, 0).bit_length() - (ea[0] + eb[0])
+    top_t = ea[1] + eb[1] + 2 + max(ka - 1, 0).bit_length() + xa[1] + xb[1] + 2
+    fast = (kind in (ACC_FLOAT32, ACC_FLOAT64) and order == "sequential"
+            and span + xa[2] + xb[2] <= 53 and low >= -1074 and top_t <= 1023)
+    acc_top = {ACC_FLOAT32: 128, ACC_FLOAT64: 1024, ACC_EXACT: 0}.get(
+        kind, facc.maxexp if facc is not None else 0)
+    top = max(top_t + max(NB - 1, 0).bit_length(), acc_top)
+    limbs = (top - low + 64 + 2 + 63) // 64 + 1
+    if limbs > 72:
+        raise ValueError(f"the exact block sums of {fa} and {fb} need {64 * limbs} bits; at "
+                         "most 4608 are supported")
+    t = float(np.float64(ta) * np.float64(tb))  # exact: two float32 values
+    spec_out = fo.spec if fo is not None else _BINARY32_SPEC
+    out = np.empty((M, N), dtype=fo.dtype if fo is not None else np.uint32)
+    sacc = facc.spec if facc is not None else _BINARY32_SPEC
+    # binary32 output: nearest-even, no saturation, whatever mf.config says
+    proj = ((p.mode, p.sat, p.nbits, int(p.flush), p.rsrc, p.seed, p.offset) if p is not None
+            else (0, 0, 0, 0, 0, 0, 0))
+    ok = cpu.block_matmul(np.ascontiguousarray(va), np.ascontiguousarray(vb), sa, sb, (M, K, N),
+                          ka, t, kind, sacc, spec_out, proj, int(order == "pairwise"), block,
+                          int(fast) + int(fast and fo is None and t == 1.0), low, limbs, out)
+    if not ok:
+        raise ValueError(f"a NaN result has no code in {fo or facc} (it has no NaN)")
+    if fo is None:
+        return out.view(np.float32)
+    return from_codes(out, fo)

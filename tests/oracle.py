@@ -1720,6 +1720,25 @@ def block_value(bf, code, scode, T=Fraction(1)):
     return _ieee_product(_ieee_product(ev, sv), T)
 
 
+def block_dot(a_elems, a_scales, b_elems, b_scales, kb, T=Fraction(1), accumulator="float32",
+              order="sequential", block=32, rounding="nearest_even", saturation="none",
+              Rs=None, random_bits=None):
+    """One output of a block-scaled dot product (OCP MX v1.0 §6.2; semantics.md §8.7) before
+    its output rounding: the exact block terms t_b = (sum_k a_k b_k) * sA_b * sB_b (a_elems,
+    b_elems: decoded elements of the row and the column; a_scales, b_scales: decoded scale of
+    each block of kb elements), summed by the accumulator as accumulate() does (zeros of the
+    partial sums by IEEE 754 in the accumulator's mode), times T = TA * TB exactly."""
+    amode = rounding if accumulator not in ("float32", "float64") else "nearest_even"
+    terms = []
+    for b in range(-(-len(a_elems) // kb)):
+        P = ("zero", 0)
+        for k in range(b * kb, min(len(a_elems), (b + 1) * kb)):
+            P = exact_add(P, _ieee_product(a_elems[k], b_elems[k]), amode)
+        terms.append(_ieee_product(_ieee_product(P, a_scales[b]), b_scales[b]))
+    S = accumulate(terms, accumulator, order, block, rounding, saturation, Rs, random_bits)
+    return _ieee_product(S, T)
+
+
 def tensor_scale_amax(bf, xs):
     """NVFP4's T = RN_binary32(amax / (scale max * element max)) over the finite inputs
     (1 when amax is 0)."""

@@ -120,6 +120,21 @@ def block_decode(codes: np.ndarray, scodes: np.ndarray, layout: tuple[int, ...],
     _core.block_decode(codes, scodes, layout, etable, stable, tensor, out)
 
 
+def block_matmul(a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray,
+                 shape: tuple[int, int, int], kb: int, t: float, kind: int,
+                 sacc: tuple[int, ...], so: tuple[int, ...], proj: tuple[int, ...],
+                 pairwise: int, block: int, fast: int, e0: int, limbs: int,
+                 out: np.ndarray) -> bool:
+    """Codes of the block dot products (block_dot.h) of element values a (M, K), b (K, N)
+    with per-element-block scale values sa (M, NB), sb (NB, N) and tensor scale product t;
+    proj = (mode, sat, nbits, flush, rsrc, seed, offset).  False: a NaN without a code."""
+    M, K, N = shape
+    mode, sat, nbits, flush, rsrc, seed, offset = proj
+    return bool(_core.block_matmul(a, b, sa, sb, M, K, N, kb, t, kind, sacc, so, mode, sat,
+                                   nbits, flush, pairwise, block, rsrc, seed, offset, fast, e0,
+                                   limbs, out))
+
+
 def divide_round_f32(a: float, d: float) -> float:
     """RN_binary32(a / d) from the exact quotient (a >= 0, d > 0 finite)."""
     return float(_core.divide_round_f32(a, d))
