@@ -19,6 +19,7 @@
 #include "minifloat/block_dot.h"
 #include "minifloat/project_f32.h"
 #include "minifloat/random.h"
+#include "gemm_f32.h"
 #include "parallel.h"
 
 namespace py = pybind11;
@@ -585,57 +586,90 @@ inline vf64 d_zero() { return vf64{{0.0, 0.0}}; }
 #endif
 constexpr int kDRB = 6, kDCB = kDW * kDNV;  // C rows x columns per tile
 
+// The element arithmetic of the partial dots: binary64, or binary32 where every partial sum
+// of a block is exact in binary32 (MXFP4, MXFP6, MXINT8, NVFP4: twice the lanes).  Both give
+// the exact partial dot, so the bits do not depend on the choice.
+struct F64Ops {
+  using T = double;
+  using V = vf64;
+  static constexpr int NV = kDNV, W = kDW;
+  static V load(const T* p) { return d_load(p); }
+  static V bcast(T x) { return d_bcast(x); }
+  static V fma(V a, V b, V c) { return d_fma(a, b, c); }
+  static void store(T* p, V v) { d_store(p, v); }
+  static V zero() { return d_zero(); }
+};
+struct F32Ops {
+  using T = float;
+  using V = mfcpu::vf32;
+  static constexpr int NV = kDCB / mfcpu::kVW, W = mfcpu::kVW;
+  static_assert(kDCB % mfcpu::kVW == 0, "panel width must be a multiple of the f32 vector");
+  static V load(const T* p) { return mfcpu::v_load(p); }
+  static V bcast(T x) { return mfcpu::v_bcast(x); }
+  static V fma(V a, V b, V c) { return mfcpu::v_fma(a, b, c); }
+  static void store(T* p, V v) { mfcpu::v_store(p, v); }
+  static V zero() { return mfcpu::v_zero(); }
+};
+
 // The fast path: S (M x N) = the accumulated sums, sequential order, binary32 (f32) or binary64
 // accumulator.  Bp: B packed in panels of kDCB columns (K rows each, zero-padded); SBp: SB
 // packed the same way (NB rows).  Every t_b is exact in binary64 (the caller checked).
-void block_matmul_fast(const double* A, const double* Bp, const double* SA, const double* SBp,
+template <class Ops, class T = typename Ops::T>
+void block_matmul_fast(const T* A, const T* Bp, const double* SA, const double* SBp,
                        double* S, int M, int K, int N, int kb, bool f32) {
+  using V = typename Ops::V;
+  constexpr int NV = Ops::NV, W = Ops::W;
   const int NB = (K + kb - 1) / kb, npan = (N + kDCB - 1) / kDCB, ntile = (M + kDRB - 1) / kDRB;
   mfcpu::parallel_for(std::size_t(ntile) * npan, [&](std::size_t t0, std::size_t t1) {
-    alignas(64) double s[kDRB][kDCB], t[kDRB][kDCB];
+    alignas(64) double s[kDRB][kDCB];
+    alignas(64) T t[kDRB][kDCB];
     for (std::size_t tile = t0; tile < t1; ++tile) {
-      const int i0 = int(tile / npan) * kDRB, pan = int(tile % npan);
+      // Panel-major: one packed panel of B (K x kDCB) stays in cache while every row tile
+      // of A streams past it (row-major tiles would stream all of B once per row tile).
+      const int i0 = int(tile % ntile) * kDRB, pan = int(tile / ntile);
       const int ni = std::min(kDRB, M - i0), j0 = pan * kDCB, nj = std::min(kDCB, N - j0);
-      const double* ar[kDRB];
+      const T* ar[kDRB];
       const double* sr[kDRB];
       for (int r = 0; r < kDRB; ++r) {
         ar[r] = A + std::size_t(i0 + std::min(r, ni - 1)) * K;
         sr[r] = SA + std::size_t(i0 + std::min(r, ni - 1)) * NB;
       }
-      const double* panel = Bp + std::size_t(pan) * K * kDCB;
+      const T* panel = Bp + std::size_t(pan) * K * kDCB;
       const double* spanel = SBp + std::size_t(pan) * NB * kDCB;
       for (int r = 0; r < kDRB; ++r)
         for (int c = 0; c < kDCB; ++c) s[r][c] = 0.0;
       for (int b = 0; b < NB; ++b) {
-        vf64 acc[kDRB][kDNV];
+        V acc[kDRB][NV];
 #pragma GCC unroll 8
         for (int r = 0; r < kDRB; ++r)
 #pragma GCC unroll 4
-          for (int v = 0; v < kDNV; ++v) acc[r][v] = d_zero();
+          for (int v = 0; v < NV; ++v) acc[r][v] = Ops::zero();
         const int k1 = std::min(K, (b + 1) * kb);
         for (int k = b * kb; k < k1; ++k) {
-          const double* brow = panel + std::size_t(k) * kDCB;
-          vf64 bv[kDNV];
+          const T* brow = panel + std::size_t(k) * kDCB;
+          V bv[NV];
 #pragma GCC unroll 4
-          for (int v = 0; v < kDNV; ++v) bv[v] = d_load(brow + v * kDW);
+          for (int v = 0; v < NV; ++v) bv[v] = Ops::load(brow + v * W);
 #pragma GCC unroll 8
           for (int r = 0; r < kDRB; ++r) {
-            const vf64 av = d_bcast(ar[r][k]);
+            const V av = Ops::bcast(ar[r][k]);
 #pragma GCC unroll 4
-            for (int v = 0; v < kDNV; ++v) acc[r][v] = d_fma(av, bv[v], acc[r][v]);
+            for (int v = 0; v < NV; ++v) acc[r][v] = Ops::fma(av, bv[v], acc[r][v]);
           }
         }
 #pragma GCC unroll 8
         for (int r = 0; r < kDRB; ++r)
 #pragma GCC unroll 4
-          for (int v = 0; v < kDNV; ++v) d_store(&t[r][v * kDW], acc[r][v]);
+          for (int v = 0; v < NV; ++v) Ops::store(&t[r][v * W], acc[r][v]);
         const double* sb = spanel + std::size_t(b) * kDCB;
         for (int r = 0; r < kDRB; ++r) {
           const double sa = sr[r][b];
           if (f32) {
-            for (int c = 0; c < kDCB; ++c) s[r][c] = mf::block_step_f32(s[r][c], t[r][c] * (sa * sb[c]));
+            for (int c = 0; c < kDCB; ++c)
+              s[r][c] = mf::block_step_f32(s[r][c], double(t[r][c]) * (sa * sb[c]));
           } else {
-            for (int c = 0; c < kDCB; ++c) s[r][c] = mf::block_step_f64(s[r][c], t[r][c] * (sa * sb[c]));
+            for (int c = 0; c < kDCB; ++c)
+              s[r][c] = mf::block_step_f64(s[r][c], double(t[r][c]) * (sa * sb[c]));
           }
         }
       }
@@ -648,7 +682,7 @@ void block_matmul_fast(const double* A, const double* Bp, const double* SA, cons
 // Codes of C = A @ B for block-scaled operands (block_dot.h): A (M, K) and B (K, N) element
 // values, SA (M, NB) and SB (NB, N) the scale value of each element's block, T = TA * TB.
 // fast = 1: the binary64-exact fast path (sequential binary32/binary64 accumulators only);
-// fast = 2: the same with T = 1 and a binary32 output (out: uint32 bits of RNE_f32(S)).
+// fast = 2: the same with a binary32 output (out: uint32 bits of RNE_f32(T * S)).
 bool block_matmul(const py::array& A, const py::array& B, const py::array& SA,
                   const py::array& SB, int M, int K, int N, int kb, double T, int acc,
                   const py::tuple& sacc, const py::tuple& so, int mode, int sat, int n, int flush,
@@ -662,8 +696,11 @@ bool block_matmul(const py::array& A, const py::array& B, const py::array& SA,
       std::size_t(SB.size()) != std::size_t(NB) * N || std::size_t(out.size()) != std::size_t(M) * N ||
       (fast && (pairwise || (acc != mf::ACC_FLOAT32 && acc != mf::ACC_FLOAT64))))
     throw std::invalid_argument("internal: block_matmul arguments");
-  const double* a = static_cast<const double*>(A.data());
-  const double* bm = static_cast<const double*>(B.data());
+  const bool f32in = A.itemsize() == 4;  // binary32-exact partial dots (blocks.py checked)
+  if (A.itemsize() != B.itemsize() || (f32in && !fast))
+    throw std::invalid_argument("internal: block_matmul element arrays");
+  const double* a = f32in ? nullptr : static_cast<const double*>(A.data());
+  const double* bm = f32in ? nullptr : static_cast<const double*>(B.data());
   const double* sa = static_cast<const double*>(SA.data());
   const double* sb = static_cast<const double*>(SB.data());
   const mf::FloatSpec facc = float_spec(sacc), fo = float_spec(so);
@@ -677,21 +714,35 @@ bool block_matmul(const py::array& A, const py::array& B, const py::array& SA,
   py::gil_scoped_release nogil;
   if (fast) {
     const int npan = (N + kDCB - 1) / kDCB;
-    std::vector<double> Bp(std::size_t(npan) * K * kDCB, 0.0), SBp(std::size_t(npan) * NB * kDCB, 1.0);
-    for (int p = 0; p < npan; ++p)
-      for (int c = 0; c < kDCB && p * kDCB + c < N; ++c) {
-        for (int k = 0; k < K; ++k)
-          Bp[(std::size_t(p) * K + k) * kDCB + c] = bm[std::size_t(k) * N + p * kDCB + c];
-        for (int b = 0; b < NB; ++b)
-          SBp[(std::size_t(p) * NB + b) * kDCB + c] = sb[std::size_t(b) * N + p * kDCB + c];
+    // B and SB packed in panels of kDCB columns, row by row (contiguous reads).
+    auto pack = [&](const auto* src, int rows, auto& dst) {
+      for (int p = 0; p < npan; ++p) {
+        const int nc = std::min(kDCB, N - p * kDCB);
+        for (int k = 0; k < rows; ++k)
+          std::copy(src + std::size_t(k) * N + p * kDCB, src + std::size_t(k) * N + p * kDCB + nc,
+                    dst.begin() + std::ptrdiff_t((std::size_t(p) * rows + k) * kDCB));
       }
-    block_matmul_fast(a, Bp.data(), sa, SBp.data(), S.data(), M, K, N, kb, acc == mf::ACC_FLOAT32);
+    };
+    std::vector<double> SBp(std::size_t(npan) * NB * kDCB, 1.0);
+    pack(sb, NB, SBp);
+    const bool f32acc = acc == mf::ACC_FLOAT32;
+    if (f32in) {
+      std::vector<float> Bp(std::size_t(npan) * K * kDCB, 0.0f);
+      pack(static_cast<const float*>(B.data()), K, Bp);
+      block_matmul_fast<F32Ops>(static_cast<const float*>(A.data()), Bp.data(), sa, SBp.data(),
+                                S.data(), M, K, N, kb, f32acc);
+    } else {
+      std::vector<double> Bp(std::size_t(npan) * K * kDCB, 0.0);
+      pack(bm, K, Bp);
+      block_matmul_fast<F64Ops>(a, Bp.data(), sa, SBp.data(), S.data(), M, K, N, kb, f32acc);
+    }
   }
-  if (fast == 2 && out.itemsize() == 4) {  // binary32 output of S itself (T = 1): RNE cast
+  if (fast == 2 && out.itemsize() == 4) {  // binary32 output: RN32(T * S), one rounding
     auto* o = static_cast<std::uint32_t*>(out.mutable_data());
     mfcpu::parallel_for(total, [&](std::size_t b0, std::size_t e1) {
       for (std::size_t idx = b0; idx < e1; ++idx) {
-        const std::uint32_t u = mf::bits_of(static_cast<float>(S[idx]));
+        const double v = T == 1.0 ? S[idx] : mf::mul_round_odd(S[idx], T);
+        const std::uint32_t u = mf::bits_of(static_cast<float>(v));
         o[idx] = (u & 0x7FFFFFFFu) > 0x7F800000u ? 0x7FC00000u : u;  // canonical +NaN
       }
     });

@@ -593,6 +593,10 @@ def block_matmul(a: Any, b: Any, *, out_format: FormatLike | None = None,
     top_t = ea[1] + eb[1] + 2 + max(ka - 1, 0).bit_length() + xa[1] + xb[1] + 2
     fast = (kind in (ACC_FLOAT32, ACC_FLOAT64) and order == "sequential"
             and span + xa[2] + xb[2] <= 53 and low >= -1074 and top_t <= 1023)
+    # ... and in binary32 (twice the lanes): the partial sums need at most 24 bits
+    top_p = ea[1] + eb[1] + 2 + max(ka - 1, 0).bit_length()
+    f32 = fast and span <= 24 and ea[0] + eb[0] >= -149 and top_p <= 127
+    elem_dt = np.float32 if f32 else np.float64
     acc_top = {ACC_FLOAT32: 128, ACC_FLOAT64: 1024, ACC_EXACT: 0}.get(
         kind, facc.maxexp if facc is not None else 0)
     top = max(top_t + max(NB - 1, 0).bit_length(), acc_top)
@@ -607,9 +611,10 @@ def block_matmul(a: Any, b: Any, *, out_format: FormatLike | None = None,
     # binary32 output: nearest-even, no saturation, whatever mf.config says
     proj = ((p.mode, p.sat, p.nbits, int(p.flush), p.rsrc, p.seed, p.offset) if p is not None
             else (0, 0, 0, 0, 0, 0, 0))
-    ok = cpu.block_matmul(np.ascontiguousarray(va), np.ascontiguousarray(vb), sa, sb, (M, K, N),
+    ok = cpu.block_matmul(np.ascontiguousarray(va, dtype=elem_dt),
+                          np.ascontiguousarray(vb, dtype=elem_dt), sa, sb, (M, K, N),
                           ka, t, kind, sacc, spec_out, proj, int(order == "pairwise"), block,
-                          int(fast) + int(fast and fo is None and t == 1.0), low, limbs, out)
+                          int(fast) + int(fast and fo is None), low, limbs, out)
     if not ok:
         raise ValueError(f"a NaN result has no code in {fo or facc} (it has no NaN)")
     if fo is None:

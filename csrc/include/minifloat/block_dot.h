@@ -195,4 +195,18 @@ MF_HD double block_step_f32(double s, double t) {
 }
 MF_HD double block_step_f64(double s, double t) { return s + t; }
 
+// a * b rounded to odd in binary64 (a, b finite or not; the exact product must lie in
+// binary64's normal range or be zero/special): the rounded product with its last bit forced
+// to 1 when the exact error (an FMA) is non-zero.  Rounding it once more to <= 51 bits is one
+// rounding of a * b (the binary32 output of TA * TB * S).
+MF_HD double mul_round_odd(double a, double b) {
+  const double p = a * b;
+  const uint64_t u = bits_of(p);
+  if ((u & 0x7FF0000000000000ull) == 0x7FF0000000000000ull || p == 0.0) return p;
+  const double e = fma(a, b, -p);
+  if (e == 0.0 || (u & 1u)) return p;
+  // Inexact with an even last bit: step one ulp toward the exact value.
+  return double_of(((u ^ bits_of(e)) >> 63) ? u - 1u : u + 1u);
+}
+
 }  // namespace mf
