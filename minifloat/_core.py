@@ -95,3 +95,23 @@ def build_info() -> dict[str, Any]:
         "module_file": str(getattr(_module, "__file__", "")),
         "cpu_features": sorted(k for k, v in dict(_cpuinfo.features()).items() if v),
     }
+
+
+def build_info_text() -> str:
+    """build_info() as the lines ``minifloat info --build`` and ``mf.show_config()`` print."""
+    b = build_info()
+    rows = [
+        ("compiler", b["compiler"]),
+        ("build type", b["build_type"]),
+        ("architecture", b["architecture"]),
+        ("flags (every level)", b["common_flags"]),
+        ("levels compiled in", ", ".join(b["levels_compiled"])),
+        ("levels this CPU runs", ", ".join(b["levels_supported"])),
+        ("level in use", f"{b['level']} ({b['module']})"),
+        ("level flags", b["level_flags"] or "(none)"),
+        ("compiler targeted", b["level_target"] or "(baseline)"),
+        ("chosen by", b["chosen_by"]),
+        ("CPU features", " ".join(b["cpu_features"]) or "(not probed)"),
+    ]
+    w = max(len(k) for k, _ in rows)
+    return "".join(f"{k + ':':<{w + 1}} {v}\n" for k, v in rows)
