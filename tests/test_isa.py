@@ -114,3 +114,35 @@ def test_digests_equal_at_every_level(tmp_path):
         assert got.keys() == ref.keys()
         diff = sorted(k for k in ref if ref[k] != got[k])
         assert not diff, f"{LEVELS[0]} and {lv} differ in {len(diff)} paths: {diff[:20]}"
+
+
+def test_build_info_and_show_config():
+    import io
+
+    import minifloat as mf
+
+    info = mf.build_info()
+    for key in ("compiler", "common_flags", "levels_compiled", "levels_supported", "level",
+                "level_flags", "chosen_by", "module", "version"):
+        assert key in info, key
+    assert "-ffp-contract=off" in info["common_flags"]
+    assert info["level"] in info["levels_supported"]
+    assert set(info["levels_supported"]) <= set(info["levels_compiled"])
+    assert info["module"] == f"minifloat._core_{info['level']}"
+    assert "-march=native" not in info["level_flags"] or info["level"] == "native"
+    buf = io.StringIO()
+    mf.show_config(buf)
+    text = buf.getvalue()
+    assert "level in use:" in text and info["level"] in text and info["compiler"] in text
+    assert "build_info" in mf.__all__ and "show_config" in mf.__all__
+
+
+def test_cli_info_build(capsys):
+    from minifloat.cli import main
+
+    assert main(["info", "--build"]) == 0
+    out = capsys.readouterr().out
+    assert "levels compiled in:" in out and "level in use:" in out
+    assert main(["info", "e4m3", "--build"]) == 2
+    assert main(["info"]) == 2
+    assert main(["info", "e4m3"]) == 0
