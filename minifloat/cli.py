@@ -1,5 +1,6 @@
-"""The ``minifloat`` command: ``info`` (properties and code layout of a format) and
-``table`` (every code with its exact value, IEEE P3109 value-table CSV layout)."""
+"""The ``minifloat`` command: ``info`` (properties and code layout of a format; ``info --build``:
+how the compiled core was built and which ISA level runs, docs/build.md) and ``table`` (every
+code with its exact value, IEEE P3109 value-table CSV layout)."""
 
 from __future__ import annotations
 
