@@ -245,12 +245,13 @@ def main(argv=None):
     print(f"  BLAS threads     : {blas_threads0 if blas_threads0 is not None else 'unknown'}"
           " (default; used for the 'numpy float32' all-threads rows)")
     print(f"  minifloat threads: default {threads0}, 'all' = {ncpu}")
-    core = getattr(mf._core, "__file__", "?")
+    # The compiled module of the ISA level in use (minifloat/_core.py is the dispatcher).
+    core = mf.build_info()["module_file"] or "?"
     try:
         core_mtime = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(core)))
     except OSError:
         core_mtime = "?"
-    print(f"  minifloat._core  : {core} (built {core_mtime})")
+    print(f"  minifloat._core  : {core} (built {core_mtime}; ISA level {mf.build_info()['level']})")
     if hasattr(os, "getloadavg"):
         print("  load average     : {:.2f} {:.2f} {:.2f} (1/5/15 min, at start; other busy "
               "processes distort every row)".format(*os.getloadavg()))

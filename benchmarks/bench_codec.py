@@ -8,6 +8,11 @@ best wall time over ``--repeat`` calls, reported as millions of elements per sec
 
     python benchmarks/bench_codec.py            # 16M elements (1 << 24), best of 5
     python benchmarks/bench_codec.py --quick    # 1M-element smoke run
+    python benchmarks/bench_codec.py --isa all  # each ISA level this CPU runs, one table each
+
+``--isa LEVELS`` (``all`` or a comma list of baseline, avx2, avx512) runs the whole benchmark
+once per level, each in a subprocess with ``MINIFLOAT_ISA=<level>`` (docs/build.md), in the same
+invocation, and ends with one summary table per level (peers are re-measured in each run).
 
 Peers that are much slower (gfloat always, apytypes if one call on the full array would take
 more than ``--slow-limit`` seconds) are timed on a 1M-element slice; their throughput is
@@ -22,8 +27,10 @@ streaming single-threaded loop gets; an encode moves 5 bytes per element.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from importlib import metadata
@@ -118,7 +125,12 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=12345, help="data seed")
     p.add_argument("--slow-limit", type=float, default=1.0,
                    help="seconds per full-size call above which apytypes runs on a 1M slice")
+    p.add_argument("--isa", default=None,
+                   help="'all' or a comma list of ISA levels: one run per level, each in a "
+                        "subprocess with MINIFLOAT_ISA set, then a summary per level")
     args = p.parse_args(argv)
+    if args.isa:
+        return run_levels(args.isa, sys.argv[1:] if argv is None else list(argv))
     n = SLICE if args.quick else args.n
     repeat = args.repeat
 
@@ -146,6 +158,9 @@ def main(argv=None):
     for dist in ("minifloat", "numpy", "ml_dtypes", "apytypes", "gfloat", "torch"):
         print(f"  {dist:<17}: {_version(dist)}")
     print(f"  minifloat threads: default {threads0}, 'all' = {ncpu}")
+    bi = mf.build_info()
+    print(f"  minifloat ISA    : {bi['level']} ({bi['chosen_by']}); compiled in: "
+          f"{', '.join(bi['levels_compiled'])}; {bi['compiler']}, {bi['level_flags']}")
     print(f"  load average     : {_load()} (other processes compete for the cores when it "
           f"is near or above {ncpu})")
     print()
@@ -386,6 +401,70 @@ def main(argv=None):
     for s in notes:
         print("Note:", s)
     print(f"Load average at the end: {_load()}")
+    summary = {"level": bi["level"], "load": _load(), "roof": roof,
+               **{f"{k}_{nt}": v for (k, nt), v in mfrate.items()}, **peer}
+    print("SUMMARY " + json.dumps(summary))
+
+
+def _strip_isa(argv):
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--isa":
+            skip = True
+        elif not a.startswith("--isa="):
+            out.append(a)
+    return out
+
+
+def run_levels(spec, argv):
+    """Run this benchmark once per ISA level (a subprocess each) and print a table per level."""
+    info = mf.build_info()
+    levels = info["levels_supported"] if spec == "all" else spec.split(",")
+    summaries = []
+    for level in levels:
+        print(f"==================== MINIFLOAT_ISA={level} ====================", flush=True)
+        env = dict(os.environ, MINIFLOAT_ISA=level)
+        r = subprocess.run([sys.executable, os.path.abspath(__file__), *_strip_isa(argv)],
+                           env=env, capture_output=True, text=True)
+        sys.stdout.write(r.stdout)
+        sys.stderr.write(r.stderr)
+        if r.returncode != 0:
+            print(f"level {level}: exit status {r.returncode}")
+            continue
+        line = [ln for ln in r.stdout.splitlines() if ln.startswith("SUMMARY ")][-1]
+        summaries.append(json.loads(line[len("SUMMARY "):]))
+    print()
+    print(f"Summary per ISA level (1 thread; CPU flags: {cpu_flags()})")
+    for s in summaries:
+        roof_enc = s["roof"] * 8 / 5
+
+        def ratio(k, pk, s=s):
+            return f"{s[k] / s[pk]:.2f}x" if pk in s else "skipped"
+
+        print(f"\nlevel {s['level']} (load at its end: {s['load']})")
+        print(f"  {'row':<36} {'M elem/s':>9}  ratios")
+        print(f"  {'encode nearest_even (E4M3)':<36} {s['enc_1']:>9.0f}  "
+              f"{ratio('enc_1', 'enc_ml')} ml_dtypes (target 10x)")
+        print(f"  {'encode sat. finite (torch semantics)':<36} {s['encsat_1']:>9.0f}  "
+              f"{ratio('encsat_1', 'enc_torch')} torch float8_e4m3fn cast (target 1x)")
+        print(f"  {'encode stochastic (32 bits)':<36} {s['sto_1']:>9.0f}  "
+              f"{ratio('sto_1', 'sto_apy')} apytypes STOCH_WEIGHTED (target 10x)")
+        print(f"  {'decode -> float32':<36} {s['dec_1']:>9.0f}  "
+              f"{ratio('dec_1', 'dec_ml')} ml_dtypes (target 5x)")
+        print(f"  {'fixed encode nearest (Q1.6)':<36} {s['fix_1']:>9.0f}  "
+              f"{s['fix_1'] / s['enc_1']:.2f}x float fast path (target 0.5x)")
+        print(f"  {'fixed encode stochastic':<36} {s['fixsto_1']:>9.0f}  "
+              f"{s['fixsto_1'] / s['sto_1']:.2f}x float stochastic")
+        print(f"  {'roof: numpy float32 multiply':<36} {s['roof']:>9.0f}  "
+              f"(8 B/elem; an encode at 5 B/elem: {roof_enc:.0f}; encode reaches "
+              f"{s['enc_1'] / roof_enc:.2f} of it)")
+        for pk, lbl in (("enc_torch", "torch float8 cast"), ("enc_ml", "ml_dtypes encode"),
+                        ("sto_apy", "apytypes stochastic"), ("dec_ml", "ml_dtypes decode")):
+            if pk in s:
+                print(f"  {'peer: ' + lbl:<36} {s[pk]:>9.0f}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -835,7 +835,19 @@ py::array_t<std::uint32_t> philox_words(std::uint64_t seed, std::uint64_t offset
 void bind_fixed_lns(py::module_& m);  // bind_fixed_lns.cpp
 void bind_block(py::module_& m);      // bind_block.cpp
 
-PYBIND11_MODULE(_core, m) {
+// The module name is a compile definition: the same sources are built once per ISA level as
+// minifloat._core_<level> (CMakeLists.txt); minifloat/_core.py picks one at import.
+#ifndef MF_MODULE_NAME
+#define MF_MODULE_NAME _core
+#endif
+#ifndef MF_ISA_LEVEL
+#define MF_ISA_LEVEL "unknown"
+#endif
+#ifndef MF_ISA_FLAGS
+#define MF_ISA_FLAGS ""
+#endif
+
+PYBIND11_MODULE(MF_MODULE_NAME, m) {
   bind_fixed_lns(m);
   bind_block(m);
   m.doc() = "minifloat C++ core: loops over NumPy arrays calling the header-only kernels";
@@ -868,4 +880,30 @@ PYBIND11_MODULE(_core, m) {
   m.def("philox_words", &philox_words, py::arg("seed"), py::arg("offset"), py::arg("n"));
   m.def("set_num_threads", [](int n) { mfcpu::thread_setting() = n; });
   m.def("get_num_threads", [] { return mfcpu::thread_setting(); });
+  m.attr("ISA_LEVEL") = MF_ISA_LEVEL;
+  m.attr("ISA_FLAGS") = MF_ISA_FLAGS;
+  // What the compiler targeted (its predefined macros), to check the flags took effect.
+  m.attr("ISA_TARGET") = ""
+#if defined(__AVX512F__)
+                         "avx512f "
+#endif
+#if defined(__AVX512BW__)
+                         "avx512bw "
+#endif
+#if defined(__AVX2__)
+                         "avx2 "
+#endif
+#if defined(__FMA__)
+                         "fma "
+#endif
+#if defined(__SSE2__)
+                         "sse2 "
+#endif
+#if defined(__ARM_NEON)
+                         "neon "
+#endif
+#if defined(__ARM_FEATURE_SVE)
+                         "sve "
+#endif
+      ;
 }

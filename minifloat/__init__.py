@@ -5,6 +5,8 @@
 array([0.3125,    nan])
 """
 
+from typing import Any, TextIO
+
 from . import fixed as fixed  # noqa: F401 - mf.fixed, mf.lns: the user-facing namespaces
 from . import lns as lns  # noqa: F401
 from .array import MiniArray, asarray, from_codes, full, ones, zeros
@@ -52,6 +54,32 @@ from .rounding import ROUNDINGS, SATURATIONS, config
 __version__ = "0.1.0"
 
 
+def build_info() -> dict[str, Any]:
+    """How the compiled core was built and which ISA level runs (docs/build.md).
+
+    Keys: ``compiler``, ``build_type``, ``architecture``, ``common_flags`` (every level),
+    ``levels_compiled``, ``levels_supported`` (of those, the ones this CPU runs), ``level``
+    (in use), ``level_flags``, ``level_target`` (the compiler's target macros), ``chosen_by``
+    (``$MINIFLOAT_ISA`` or the CPU probe), ``module``, ``module_file``, ``cpu_features``,
+    ``version``.
+    """
+    from . import _core
+
+    info = _core.build_info()
+    info["version"] = __version__
+    return info
+
+
+def show_config(file: TextIO | None = None) -> None:
+    """Print build_info() as text (the output of ``minifloat info --build``) to ``file``
+    (default sys.stdout)."""
+    import sys
+
+    from . import _core
+
+    (file or sys.stdout).write(f"minifloat {__version__}\n" + _core.build_info_text())
+
+
 def get_include() -> str:
     """Folder holding the installed header core (``minifloat/*.h``): the same files the C++
     extension was built from, for the GPU backend (NVRTC) and for C++ users."""
@@ -89,5 +117,5 @@ __all__ = [
     "encode", "format", "get_include", "get_library", "get_num_threads", "p3109",
     "philox_words", "quantize", "set_num_threads", "FixedFormat", "LNSFormat", "LNS_PRESETS",
     "Format", "FormatLike", "BlockFormat", "BlockCodes", "BLOCK_PRESETS",
-    "pack_codes", "unpack_codes",
+    "pack_codes", "unpack_codes", "build_info", "show_config",
 ]

@@ -56,7 +56,9 @@ def _package_dirs() -> list[Path]:
     """Folders the installed package occupies: this source folder and, for an editable
     install, the folder that holds the compiled extension (site-packages/minifloat)."""
     dirs = [Path(__file__).resolve().parent]
-    spec = importlib.util.find_spec("minifloat._core")
+    # minifloat._cpuinfo is compiled (minifloat._core is the Python dispatcher, in the source
+    # folder of an editable install).
+    spec = importlib.util.find_spec("minifloat._cpuinfo")
     if spec is not None and spec.origin:
         core_dir = Path(spec.origin).resolve().parent
         if core_dir not in dirs:

@@ -1,5 +1,6 @@
-"""The ``minifloat`` command: ``info`` (properties and code layout of a format) and
-``table`` (every code with its exact value, IEEE P3109 value-table CSV layout)."""
+"""The ``minifloat`` command: ``info`` (properties and code layout of a format; ``info --build``:
+how the compiled core was built and which ISA level runs, docs/build.md) and ``table`` (every
+code with its exact value, IEEE P3109 value-table CSV layout)."""
 
 from __future__ import annotations
 
@@ -96,10 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     for name, helptext in (("info", "properties and code layout of a format"),
                            ("table", "every code with its value (P3109 CSV layout)")):
         sp = sub.add_parser(name, help=helptext)
-        sp.add_argument("format", help="preset or alias (e4m3, float8_e5m2, bf16, ...) or "
-                                       "P3109 name (binary8p3, binary8p4uf, ...)")
+        sp.add_argument("format", nargs="?" if name == "info" else None,
+                        help="preset or alias (e4m3, float8_e5m2, bf16, ...) or "
+                             "P3109 name (binary8p3, binary8p4uf, ...)")
         sp.add_argument("--bias", type=int, default=None,
                         help="override the exponent bias (asymmetric exponent offset)")
+        if name == "info":
+            sp.add_argument("--build", action="store_true",
+                            help="print how the compiled core was built: compiler, flags, ISA "
+                                 "levels compiled in and the one in use (mf.show_config())")
         if name == "table":
             sp.add_argument("--out", default=None, help="write the CSV here instead of stdout")
     from .train_cli import add_train_parser
@@ -117,6 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = getattr(args, "run", None)  # sub-commands without a positional format
     if run is not None:
         return int(run(args))
+    if args.command == "info" and (args.build or args.format is None):
+        if args.format is not None or not args.build:
+            print("minifloat: error: info takes a format or --build", file=sys.stderr)
+            return 2
+        from . import _core
+
+        sys.stdout.write(_core.build_info_text())
+        return 0
     try:
         fmt = _format_arg(args.format, args.bias)
     except (ValueError, TypeError) as e:

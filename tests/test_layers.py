@@ -26,7 +26,12 @@ LAYERS = {
     "minifloat.formats": 0,        # descriptors: pure data (float, fixed, LNS, LNS addition)
     "minifloat.rounding": 0,       # projection settings (modes, saturations, config)
     "minifloat.data": 0,           # dataset files (no other module)
-    "minifloat._core": 1,          # the C++ extension
+    "minifloat._core": 1,          # the C++ extension: the dispatcher over the ISA levels
+    "minifloat._cpuinfo": 1,       # compiled CPU feature probe (the dispatcher reads it)
+    "minifloat._core_baseline": 1,  # the extension per ISA level (imported by the dispatcher)
+    "minifloat._core_avx2": 1,
+    "minifloat._core_avx512": 1,
+    "minifloat._core_native": 1,
     "minifloat.backends": 1,       # cpu (the extension) and cuda (CuPy + NVRTC)
     "minifloat.projection": 2,     # resolved projection settings, exact input conversion
     "minifloat.blocks": 2,         # block-scaled encode / decode (OCP MX, NVFP4)
@@ -48,6 +53,10 @@ LAYERS = {
     "minifloat": 9,                # the package facade (__init__) and __main__
     "minifloat.__main__": 9,
 }
+
+# The compiled modules (no source file to read; they import nothing of the package).
+COMPILED = ("minifloat._core", "minifloat._cpuinfo", "minifloat._core_baseline",
+            "minifloat._core_avx2", "minifloat._core_avx512", "minifloat._core_native")
 
 # Inside layer 3 the registry order: array holds the registry, ops and linalg fill it.
 WITHIN = {"minifloat.arith": 0, "minifloat.array": 1, "minifloat.ops": 2, "minifloat.linalg": 3}
@@ -110,7 +119,7 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
 
 def graph() -> dict[str, set[str]]:
     mods = modules()
-    known = set(mods) | {"minifloat._core"}
+    known = set(mods) | set(COMPILED)
     return {n: imports_of(n, p, known) for n, p in mods.items()}
 
 
@@ -173,6 +182,28 @@ def test_module_imports_alone(name, tmp_path):
     r = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True,
                        text=True, env=env, timeout=120, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_compiled_modules_have_a_layer():
+    for n in COMPILED:
+        layer_of(n)
+
+
+@pytest.mark.parametrize("level", ["baseline", "avx2", "avx512", "native"])
+def test_level_module_imports_alone(level, tmp_path):
+    """Each compiled ISA level loads by itself (without the dispatcher) where it is built and
+    this CPU runs it."""
+    from minifloat import _core
+
+    if level not in _core.compiled_levels():
+        pytest.skip(f"level {level} not compiled in this build")
+    if level not in _core.supported_levels():
+        pytest.skip(f"this CPU cannot run level {level}")
+    r = subprocess.run([sys.executable, "-c", f"import minifloat._core_{level} as m; "
+                        "print(m.ISA_LEVEL)"], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == level
 
 
 def test_package_import_does_not_load_torch(tmp_path):
