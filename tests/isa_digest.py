@@ -34,10 +34,11 @@ SATURATIONS = ["none", "finite", "propagate", "nan"]
 def _bytes(r: Any) -> bytes:
     if isinstance(r, mf.MiniArray):
         r = r.codes
+    if hasattr(r, "codes") and hasattr(r, "scales"):  # BlockCodes (before tuple: it is one)
+        return b"|".join(_bytes(v) for v in (r.codes, r.scales, r.tensor_scale)
+                         if v is not None) + repr(getattr(r, "format", None)).encode()
     if isinstance(r, (tuple, list)):
         return b"|".join(_bytes(v) for v in r)
-    if hasattr(r, "codes") and hasattr(r, "scales"):  # BlockCodes
-        return _bytes(r.codes) + b"|" + _bytes(r.scales)
     a = np.ascontiguousarray(np.asarray(r))
     return str(a.dtype).encode() + str(a.shape).encode() + a.tobytes()
 

@@ -80,20 +80,24 @@ def test_level_not_available_is_a_clear_error(tmp_path):
         assert ", ".join(LEVELS) in r.stderr
 
 
-def _suite(level: str, files: list[str]) -> None:
-    r = _run(level, ["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *files], ROOT, 1800)
+def _suite(level: str, files: list[str], cwd: Path) -> None:
+    # Run from outside the source tree: ``python -m pytest`` puts the working directory on
+    # sys.path, and the checkout's minifloat/ (no compiled modules) would shadow the install.
+    paths = [str(ROOT / f) for f in files]
+    r = _run(level, ["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT),
+                     "-c", str(ROOT / "pyproject.toml"), *paths], cwd, 1800)
     assert r.returncode == 0, f"MINIFLOAT_ISA={level}:\n{r.stdout[-4000:]}\n{r.stderr[-2000:]}"
 
 
 @pytest.mark.parametrize("level", LEVELS)
-def test_oracle_core_suite_at_level(level):
-    _suite(level, CORE_FILES)
+def test_oracle_core_suite_at_level(level, tmp_path):
+    _suite(level, CORE_FILES, tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("level", LEVELS)
-def test_oracle_long_suite_at_level(level):
-    _suite(level, SLOW_FILES)
+def test_oracle_long_suite_at_level(level, tmp_path):
+    _suite(level, SLOW_FILES, tmp_path)
 
 
 def _digests(level: str, tmp_path: Path) -> dict[str, str]:
