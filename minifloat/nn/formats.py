@@ -105,6 +105,8 @@ def format_label(fmt: Any) -> str:
     if isinstance(fmt, _formats.FloatFormat):
         base = f"E{fmt.exp_bits}M{fmt.man_bits}"
         return f"{base} bias {fmt.bias}" if fmt.exp_bits else base
+    if isinstance(fmt, _formats.BlockFormat):
+        return str(fmt)
     return repr(fmt)
 
 

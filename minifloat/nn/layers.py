@@ -110,9 +110,16 @@ class Module:
         qq = self.quantizer(role, slot)
         return x if qq is None else qq(x)
 
+    def qop(self, role: str, x: np.ndarray, axis: int, slot: str) -> np.ndarray:
+        """A matmul operand: ``x`` in ``role``'s block format with blocks along ``axis``, the
+        matmul's reduction axis (slot ``slot``); ``x`` itself when the role's format is not
+        block-scaled (such roles project layer outputs instead, :meth:`q`)."""
+        qq = self.quantizer(role, slot)
+        return x if qq is None or not qq.blocked else qq.block(x, axis)
+
     def save(self, key: str, x: np.ndarray, role: str | None = "saved_inputs") -> None:
-        """Keep ``x`` for the backward pass (as codes when ``role`` is quantised; masks and
-        indices with ``role=None`` as they are)."""
+        """Keep ``x`` for the backward pass (as codes when ``role`` is quantised, a block
+        format blocked along axis 1; masks and indices with ``role=None`` as they are)."""
         if not self.training:
             return
         self._saved[key] = store(self.quantizer(role) if role else None, x)
@@ -209,6 +216,7 @@ class Linear(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"{self.name}: input must be (N, {self.in_features}), got {x.shape}")
+        x = self.qop("activations", x, 1, "input")  # block roles: blocks along features
         self.save("x", x)
         y = matmul(x, self.weight.data.T, self.ctx)
         if self.bias is not None:
@@ -217,12 +225,17 @@ class Linear(Module):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         x = self.load("x")
-        self.weight.grad = self.q("weight_grads", matmul(grad.T, x, self.ctx))
+        # dW = dy^T x reduces over the batch: block operands along axis 0
+        gw = self.qop("errors", grad, 0, "grad_w")
+        xw = self.qop("saved_inputs", x, 0, "input_w")
+        self.weight.grad = self.q("weight_grads", matmul(gw.T, xw, self.ctx))
         if self.bias is not None:
             self.bias.grad = self.q("weight_grads", grad.sum(axis=0), "bias_grads")
         if not self.input_grad:
             return np.zeros(0, dtype=grad.dtype)
-        return self.q("errors", matmul(grad, self.weight.data, self.ctx))
+        # dx = dy W reduces over the outputs: dy blocked along axis 1, W along axis 0
+        gx = self.qop("errors", grad, 1, "grad_x")
+        return self.q("errors", matmul(gx, self.weight.dgrad_operand(), self.ctx))
 
     def __repr__(self) -> str:
         return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"
@@ -297,6 +310,7 @@ class Conv2d(Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self.name}: input must be (N, {self.in_channels}, H, W), "
                              f"got {x.shape}")
+        x = self.qop("activations", x, 1, "input")  # block roles: blocks along channels
         self.save("x", x)
         self._shape = x.shape
         cols, oh, ow = im2col(x, self.kh, self.kw, self.stride, self.padding)
@@ -314,14 +328,19 @@ class Conv2d(Module):
         cols, oh, ow = im2col(x, self.kh, self.kw, self.stride, self.padding)
         # g^T: (out, N*OH*OW) in the column order of cols
         gt = np.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(self.out_channels, -1)
-        self.weight.grad = self.q("weight_grads", matmul(gt, cols, self.ctx).reshape(
+        # dW = g^T cols reduces over N*OH*OW: block operands along that axis
+        gw = self.qop("errors", gt, 1, "grad_w")
+        cw = self.qop("saved_inputs", cols, 0, "input_w")
+        self.weight.grad = self.q("weight_grads", matmul(gw, cw, self.ctx).reshape(
             self.weight.shape))
         if self.bias is not None:
             self.bias.grad = self.q("weight_grads", gt.sum(axis=1), "bias_grads")
         if not self.input_grad:  # the network input needs no gradient
             return np.zeros(0, dtype=grad.dtype)
-        w2 = self.weight.data.reshape(self.out_channels, -1)
-        dcols_t = matmul(np.ascontiguousarray(w2.T), gt, self.ctx)  # (C*kh*kw, N*OH*OW)
+        # dcols^T = W2^T g^T reduces over the output channels: both blocked along them
+        w2 = self.weight.dgrad_operand()
+        gx = self.qop("errors", gt, 0, "grad_x")
+        dcols_t = matmul(np.ascontiguousarray(w2.T), gx, self.ctx)  # (C*kh*kw, N*OH*OW)
         dx = col2im(dcols_t.T, self._shape, self.kh, self.kw, self.stride, self.padding, oh, ow)
         return self.q("errors", dx)
 

@@ -36,7 +36,7 @@ def memory_report(model: Module, optimizer: SGD, policy: QuantPolicy,
         for _key, s in m.saved_items():
             saved += s.nbytes
             if s.codes is not None:  # a saved input: float32 under STE
-                saved_ste += 4 * int(s.codes.size)
+                saved_ste += 4 * s.size
             elif s.array is not None and s.array.dtype.kind == "f":
                 saved_ste += 4 * int(s.array.size)
             else:  # masks and indices

@@ -43,6 +43,9 @@ TENSOR_ROLES = ROLES[:-1]
 OFFSET_MODES = ("static", "dynamic", "delayed", "init", "param")
 UPDATE_MODES = ("master", "direct")
 ACCUMULATORS = ("float32_blas", "float32")
+# Roles that may name a block format (BlockFormat): the operands of the matmuls of a training
+# step (docs/nn.md, "Block-scaled policies").
+BLOCK_ROLES = ("weights", "activations", "errors", "saved_inputs")
 
 
 @dataclass(frozen=True)
@@ -137,17 +140,26 @@ class RoleSpec:
 
     def __post_init__(self) -> None:
         f = resolve_format(self.format)
-        if hasattr(f, "block_size"):
-            raise ValueError(f"format={f}: block-scaled formats are not policy formats yet "
-                             "(MX recipes block each matmul operand along its reduction axis); "
-                             "use minifloat.quantize / minifloat.torch.quantize on tensors")
         object.__setattr__(self, "format", f)
         object.__setattr__(self, "offset", OffsetSpec.from_any(self.offset))
+        if hasattr(f, "block_size"):
+            if self.offset != OffsetSpec():
+                raise ValueError(f"format={f}: a block format scales each block itself; the "
+                                 "offset must be the default (static 0)")
+            if self.flush_subnormals:
+                raise ValueError(f"format={f}: flush_subnormals is not defined for block "
+                                 "formats; allowed: False")
 
     @property
     def quantized(self) -> bool:
         """Whether tensors of this role are projected (format is not float32)."""
         return self.format != FLOAT32
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the role's format is block-scaled (a BlockFormat): its tensors are then
+        projected as matmul operands, blocks along each matmul's reduction axis."""
+        return hasattr(self.format, "block_size")
 
     def check(self, role: str) -> None:
         """Raise ValueError if the settings are not valid (naming ``role``)."""
@@ -226,6 +238,9 @@ class QuantPolicy:
                 continue
             spec = RoleSpec.from_any(v)
             spec.check(r)
+            if spec.blocked and r not in BLOCK_ROLES:
+                raise ValueError(f"{r}: block formats apply to the matmul operand roles only; "
+                                 f"allowed roles: {', '.join(BLOCK_ROLES)}")
             if spec.quantized and spec.offset.mode == "param" and r != "updates":
                 allowed = ", ".join(m for m in OFFSET_MODES if m != "param")
                 raise ValueError(f"{r}: offset mode 'param' applies to the updates role only; "
@@ -374,6 +389,18 @@ def _presets() -> dict[str, QuantPolicy]:
     ieee5: dict[str, Any] = {k: role(e5m2, 0) for k in asym}
     q8 = fixed_point(0, 7)
     sqpu_update = role(q8, 0, "stochastic_c", random_bits=16)
+    # Block-scaled (OCP MX v1.0 / NVFP4) policies: every matmul operand in the block format,
+    # blocks along that matmul's reduction axis (docs/nn.md, "Block-scaled policies");
+    # gradients rounded stochastically in the 4-bit ones, as FP4 training recipes do.
+    from ..formats import format as _named
+
+    mx8, mx8e5 = _named("mxfp8_e4m3"), _named("mxfp8_e5m2")
+    mx4, nv4 = _named("mxfp4_e2m1"), _named("nvfp4")
+    sr4 = dict(rounding="stochastic_a", random_bits=16)
+    mxfp8 = dict(weights=RoleSpec(mx8), activations=RoleSpec(mx8), errors=RoleSpec(mx8e5))
+    mxfp4 = dict(weights=RoleSpec(mx4), activations=RoleSpec(mx4), errors=RoleSpec(mx4, **sr4))
+    nvfp4 = dict(weights=RoleSpec(nv4.replace(block_size=(16, 16), axis=(-2, -1))),
+                 activations=RoleSpec(nv4), errors=RoleSpec(nv4, **sr4))
     policies = [
         QuantPolicy(name="fp32"),
         QuantPolicy(name="asymmetric8", **asym),
@@ -394,6 +421,9 @@ def _presets() -> dict[str, QuantPolicy]:
         QuantPolicy(name="sakr8", **asym,
                     master_weights=role(FloatFormat(5, 10), 4), optimizer_state=role(
                         FloatFormat(5, 10), 6)),
+        QuantPolicy(name="mxfp8", **mxfp8),
+        QuantPolicy(name="mxfp4", **mxfp4),
+        QuantPolicy(name="nvfp4", **nvfp4),
     ]
     return {p.name: p for p in policies}
 
@@ -410,7 +440,7 @@ def presets() -> dict[str, QuantPolicy]:
 
 POLICIES: tuple[str, ...] = ("fp32", "asymmetric8", "asymmetric8_dynamic",
                              "asymmetric12_trunc", "e4m3", "e5m2", "sqpu", "sqpu_scaled",
-                             "sakr8")
+                             "sakr8", "mxfp8", "mxfp4", "nvfp4")
 
 
 def get_policy(spec: Any) -> QuantPolicy:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
+from .. import _core, blocks
 from .. import rounding as rnd
 from ..backends.cpu import padded_table
 from ..codec import decode, encode
@@ -142,6 +142,35 @@ class TensorQuantizer:
         # per-call argument checks (the settings were checked once, by resolve_projection).
         self._resolved: dict[tuple[int, bool], tuple[Any, ...]] = {}
         self._direct = spec.quantized and uses_bias(spec.format)
+        self._block_formats: dict[Any, Any] = {}
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the slot's format is block-scaled: it then projects matmul operands
+        (:meth:`block`), and calling the quantizer on a layer output returns it unchanged."""
+        return self.spec.blocked
+
+    def block_format(self, axis: int) -> Any:
+        """The role's BlockFormat with blocks along ``axis`` (a 2-D tile format keeps its
+        tile over the last two axes) and a partial last block (padding "zeros")."""
+        bf = self._block_formats.get(axis)
+        if bf is None:
+            f = self.spec.format
+            ax = (-2, -1) if len(f.block_size) == 2 else axis
+            bf = f.replace(axis=ax, padding="zeros")
+            self._block_formats[axis] = bf
+        return bf
+
+    def block_codes(self, x: np.ndarray, axis: int) -> Any:
+        """BlockCodes of ``x`` in the role's block format, blocks along ``axis``."""
+        return blocks.encode(x, self.block_format(axis), **self._projection(x.size))
+
+    def block(self, x: np.ndarray, axis: int) -> np.ndarray:
+        """``x`` projected onto the role's block format with blocks along ``axis`` (the
+        reduction axis of the matmul it enters), same dtype; a block holding NaN or Inf
+        decodes to NaN (the NaN scale), which dynamic loss scaling sees as overflow."""
+        bc = self.block_codes(x, axis)
+        return blocks.decode(bc, bc.format, x.dtype)
 
     @property
     def quantized(self) -> bool:
@@ -265,9 +294,10 @@ class TensorQuantizer:
             return encode(np.nan_to_num(xs, nan=0.0), f, **kw), f, -self.offset
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """``x`` projected onto the slot's grid, same dtype (identity for float32 roles).
+        """``x`` projected onto the slot's grid, same dtype (identity for float32 roles, and
+        for block formats, which project matmul operands instead: :meth:`block`).
         NaNs stay NaN (they signal overflow to dynamic loss scaling)."""
-        if not self.spec.quantized:
+        if not self.spec.quantized or self.spec.blocked:
             return x
         if self._fast(x):
             self._choose_offset(x)
@@ -297,36 +327,64 @@ def decode_values(codes: np.ndarray, fmt: Any, scale_exp: int, dtype: Any) -> np
 
 
 class Stored:
-    """A tensor kept between forward and backward or across steps: either a float array
-    (role float32) or codes with their format and scale. ``nbytes`` is what it occupies."""
+    """A tensor kept between forward and backward or across steps: a float array (role
+    float32), codes with their format and scale, or the BlockCodes of a block format (of
+    the tensor reshaped to ``codes.codes.shape``). ``nbytes`` is what it occupies."""
 
     __slots__ = ("array", "codes", "fmt", "scale_exp", "dtype", "shape")
 
-    def __init__(self, array: np.ndarray | None = None, codes: np.ndarray | None = None,
-                 fmt: Any = None, scale_exp: int = 0, dtype: Any = np.float32) -> None:
+    def __init__(self, array: np.ndarray | None = None, codes: Any = None,
+                 fmt: Any = None, scale_exp: int = 0, dtype: Any = np.float32,
+                 shape: tuple[int, ...] | None = None) -> None:
         self.array = array
         self.codes = codes
         self.fmt = fmt
         self.scale_exp = scale_exp
         self.dtype = np.dtype(dtype)
-        self.shape = array.shape if array is not None else codes.shape  # type: ignore[union-attr]
+        if shape is None:
+            shape = array.shape if array is not None else self._codes().shape
+        self.shape = tuple(shape)
+
+    def _codes(self) -> np.ndarray:
+        c = self.codes
+        return c.codes if isinstance(c, blocks.BlockCodes) else c
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self.shape, dtype=np.int64))
 
     @property
     def nbytes(self) -> int:
-        """Bytes held (codes: 1 or 2 per element; floats: their itemsize)."""
-        return int(self.array.nbytes if self.array is not None else self.codes.nbytes)  # type: ignore[union-attr]
+        """Bytes held (codes: 1 or 2 per element; floats: their itemsize; block codes:
+        packed as the format lays them out, element bits per value plus the scale codes,
+        as :func:`minifloat.nn.formats.storage_bytes` counts them)."""
+        if self.array is not None:
+            return int(self.array.nbytes)
+        if isinstance(self.codes, blocks.BlockCodes):
+            from .formats import storage_bytes
+
+            return storage_bytes(self.fmt, self.size)
+        return int(self.codes.nbytes)
 
     def values(self) -> np.ndarray:
         """The stored tensor as floats."""
         if self.array is not None:
             return self.array
-        return decode_values(self.codes, self.fmt, self.scale_exp, self.dtype)  # type: ignore[arg-type]
+        if isinstance(self.codes, blocks.BlockCodes):
+            return blocks.decode(self.codes, self.fmt, self.dtype).reshape(self.shape)
+        return decode_values(self.codes, self.fmt, self.scale_exp, self.dtype)
 
 
-def store(q: TensorQuantizer | None, x: np.ndarray) -> Stored:
-    """Keep ``x`` through quantizer ``q``: as codes when its role is quantised, else as is."""
+def store(q: TensorQuantizer | None, x: np.ndarray, axis: int = 1) -> Stored:
+    """Keep ``x`` through quantizer ``q``: as codes when its role is quantised, else as is.
+    A block format blocks ``x`` along ``axis`` (a 1-D ``x``: along its only axis)."""
     if q is None or not q.spec.quantized:
         return Stored(array=x, dtype=x.dtype)
+    if q.spec.blocked:
+        x2 = x.reshape(1, -1) if x.ndim < 2 else x
+        bc = q.block_codes(x2, axis if x.ndim >= 2 else 1)
+        return Stored(codes=bc, fmt=bc.format, dtype=x.dtype, shape=x.shape)
     codes, fe, sexp = q.encode(x)
     return Stored(codes=codes, fmt=fe, scale_exp=sexp, dtype=x.dtype)
 

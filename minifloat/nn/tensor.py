@@ -35,6 +35,8 @@ class Parameter:
         self.grad: np.ndarray | None = None
         self.stored = Stored(array=self.data, dtype=self.data.dtype)
         self.quantizer: TensorQuantizer | None = None
+        self._source: np.ndarray | None = None  # block weights: the value before projection
+        self._dgrad: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -58,9 +60,37 @@ class Parameter:
         self.assign(self.init_value.astype(self.data.dtype))
 
     def assign(self, value: np.ndarray) -> None:
-        """Project ``value`` into the parameter's format, store the codes and refresh ``data``."""
-        self.stored = store(self.quantizer, np.ascontiguousarray(value, dtype=self.data.dtype))
+        """Project ``value`` into the parameter's format, store the codes and refresh ``data``.
+
+        A block-format weights role stores the tensor as a matrix ``(shape[0], -1)`` (a
+        Linear/Conv weight as its forward matmul reads it) with blocks along its rows' axis
+        1, the forward reduction axis; ``value`` is kept (it is the optimizer's master copy)
+        for the backward operand, see :meth:`dgrad_operand`."""
+        value = np.ascontiguousarray(value, dtype=self.data.dtype)
+        q = self.quantizer
+        self._dgrad = None
+        if q is not None and q.spec.blocked and value.ndim >= 2:
+            self._source = value
+            self.stored = store(q, value.reshape(value.shape[0], -1), axis=1)
+            self.stored.shape = value.shape
+        else:
+            self._source = None
+            self.stored = store(q, value)
         self.data = self.stored.values()
+
+    def dgrad_operand(self) -> np.ndarray:
+        """The weight as the input-gradient matmul (``dx = dy W``, reduction over the output
+        axis) reads it, as a matrix ``(shape[0], -1)``: ``data`` itself, except for a block
+        format with 1-D blocks, where it is the value the optimizer assigned projected again
+        with blocks along axis 0 (the MX training recipe: each matmul's operands blocked
+        along its own reduction axis); a 2-D tile format uses the same ``data`` both ways."""
+        w2 = self.data.reshape(self.data.shape[0], -1)
+        q = self.quantizer
+        if self._source is None or q is None or len(q.spec.format.block_size) == 2:
+            return w2
+        if self._dgrad is None:
+            self._dgrad = q.block(self._source.reshape(w2.shape), 0)
+        return self._dgrad
 
     def astype(self, dtype: Any) -> None:
         """Convert working values (e.g. to float64 for gradient checks; float32 roles only)."""
@@ -79,6 +109,8 @@ def significand_bits(fmt: Any) -> int:
     """Fraction bits a value of ``fmt`` can need (fixed point: all but the sign)."""
     if fmt == FLOAT32:
         return 23
+    if hasattr(fmt, "block_size"):  # a block format: its elements (scales are powers of 2
+        return significand_bits(fmt.element)  # or E4M3 values; see docs/nn.md)
     if isinstance(fmt, FloatFormat):
         return fmt.man_bits
     return int(fmt.bits) - 1
