@@ -439,11 +439,12 @@ def test_minifloat_torch_quantize_takes_block_formats():
     assert torch.equal(y.grad, torch.ones_like(x))
 
 
-def test_policies_refuse_block_formats_clearly():
-    from minifloat.nn.policy import RoleSpec
+def test_policies_take_block_formats_in_operand_roles_only():
+    from minifloat.nn.policy import QuantPolicy, RoleSpec
 
-    with pytest.raises(ValueError, match="block-scaled"):
-        RoleSpec(format="mxfp8")
+    assert RoleSpec(format="mxfp8").blocked
+    with pytest.raises(ValueError, match="weight_grads: block formats.*allowed roles"):
+        QuantPolicy(weight_grads=RoleSpec(format="mxfp8"))
 
 
 @pytest.mark.parametrize("bits", range(1, 9))

@@ -396,11 +396,14 @@ def _presets() -> dict[str, QuantPolicy]:
 
     mx8, mx8e5 = _named("mxfp8_e4m3"), _named("mxfp8_e5m2")
     mx4, nv4 = _named("mxfp4_e2m1"), _named("nvfp4")
-    sr4 = dict(rounding="stochastic_a", random_bits=16)
-    mxfp8 = dict(weights=RoleSpec(mx8), activations=RoleSpec(mx8), errors=RoleSpec(mx8e5))
-    mxfp4 = dict(weights=RoleSpec(mx4), activations=RoleSpec(mx4), errors=RoleSpec(mx4, **sr4))
-    nvfp4 = dict(weights=RoleSpec(nv4.replace(block_size=(16, 16), axis=(-2, -1))),
-                 activations=RoleSpec(nv4), errors=RoleSpec(nv4, **sr4))
+    mxfp8: dict[str, Any] = dict(weights=RoleSpec(mx8), activations=RoleSpec(mx8),
+                                 errors=RoleSpec(mx8e5))
+    mxfp4: dict[str, Any] = dict(
+        weights=RoleSpec(mx4), activations=RoleSpec(mx4),
+        errors=RoleSpec(mx4, rounding="stochastic_a", random_bits=16))
+    nvfp4: dict[str, Any] = dict(
+        weights=RoleSpec(nv4.replace(block_size=(16, 16), axis=(-2, -1))),
+        activations=RoleSpec(nv4), errors=RoleSpec(nv4, rounding="stochastic_a", random_bits=16))
     policies = [
         QuantPolicy(name="fp32"),
         QuantPolicy(name="asymmetric8", **asym),
