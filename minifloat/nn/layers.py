@@ -114,15 +114,20 @@ class Module:
         """A matmul operand: ``x`` in ``role``'s block format with blocks along ``axis``, the
         matmul's reduction axis (slot ``slot``); ``x`` itself when the role's format is not
         block-scaled (such roles project layer outputs instead, :meth:`q`)."""
+        if self.ctx is None or not self.ctx.policy.role(role).blocked:
+            return x  # no slot is made: its offset record would stay empty
         qq = self.quantizer(role, slot)
-        return x if qq is None or not qq.blocked else qq.block(x, axis)
+        assert qq is not None
+        return qq.block(x, axis)
 
-    def save(self, key: str, x: np.ndarray, role: str | None = "saved_inputs") -> None:
+    def save(self, key: str, x: np.ndarray, role: str | None = "saved_inputs",
+             axis: int = 1) -> None:
         """Keep ``x`` for the backward pass (as codes when ``role`` is quantised, a block
-        format blocked along axis 1; masks and indices with ``role=None`` as they are)."""
+        format with blocks along ``axis``; masks and indices with ``role=None`` as they
+        are)."""
         if not self.training:
             return
-        self._saved[key] = store(self.quantizer(role) if role else None, x)
+        self._saved[key] = store(self.quantizer(role) if role else None, x, axis)
 
     def load(self, key: str) -> np.ndarray:
         """A tensor kept by :meth:`save`."""
@@ -217,7 +222,9 @@ class Linear(Module):
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"{self.name}: input must be (N, {self.in_features}), got {x.shape}")
         x = self.qop("activations", x, 1, "input")  # block roles: blocks along features
-        self.save("x", x)
+        # kept blocked along the batch axis, the weight gradient's reduction axis: the stored
+        # codes are that matmul's operand (re-blocking them there changes nothing)
+        self.save("x", x, axis=0)
         y = matmul(x, self.weight.data.T, self.ctx)
         if self.bias is not None:
             y += self.bias.data
@@ -311,7 +318,9 @@ class Conv2d(Module):
             raise ValueError(f"{self.name}: input must be (N, {self.in_channels}, H, W), "
                              f"got {x.shape}")
         x = self.qop("activations", x, 1, "input")  # block roles: blocks along channels
-        self.save("x", x)
+        # kept blocked along the batch axis; the weight gradient re-blocks its columns along
+        # N*OH*OW (a second rounding of the stored values, docs/nn.md)
+        self.save("x", x, axis=0)
         self._shape = x.shape
         cols, oh, ow = im2col(x, self.kh, self.kw, self.stride, self.padding)
         w2 = self.weight.data.reshape(self.out_channels, -1)

@@ -357,14 +357,15 @@ class Stored:
     @property
     def nbytes(self) -> int:
         """Bytes held (codes: 1 or 2 per element; floats: their itemsize; block codes:
-        packed as the format lays them out, element bits per value plus the scale codes,
-        as :func:`minifloat.nn.formats.storage_bytes` counts them)."""
+        packed as the format lays them out, element bits per value plus one scale code per
+        block actually held, a partial block counted whole)."""
         if self.array is not None:
             return int(self.array.nbytes)
-        if isinstance(self.codes, blocks.BlockCodes):
-            from .formats import storage_bytes
-
-            return storage_bytes(self.fmt, self.size)
+        bc = self.codes
+        if isinstance(bc, blocks.BlockCodes):
+            f = bc.format
+            return (self.size * f.element.bits + 7) // 8 + (bc.scales.size * f.scale.bits
+                                                           + 7) // 8
         return int(self.codes.nbytes)
 
     def values(self) -> np.ndarray:
