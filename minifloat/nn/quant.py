@@ -363,7 +363,7 @@ class Stored:
             return int(self.array.nbytes)
         bc = self.codes
         if isinstance(bc, blocks.BlockCodes):
-            f = bc.format
+            f: Any = bc.format
             return (self.size * f.element.bits + 7) // 8 + (bc.scales.size * f.scale.bits
                                                            + 7) // 8
         return int(self.codes.nbytes)
