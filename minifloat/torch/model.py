@@ -21,9 +21,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..nn.policy import QuantPolicy, get_policy
+from ..nn.policy import BLOCK_ROLES, QuantPolicy, get_policy
 from ..nn.quant import QuantContext, TensorQuantizer
 from ..nn.tensor import matmul as nn_matmul
+from .block_model import BlockLayerFn, BlockSlots
 from .bridge import to_array, values_to_tensor
 from .quant_ops import apply_quantizer, eager, register_slot, slot, slot_quantize
 
@@ -200,6 +201,8 @@ class _Wrapped:
     def _quantized_forward(self, x: torch.Tensor) -> torch.Tensor:
         m: Any = self
         k = m._mf
+        if "block" in k:  # a block-scaled policy: one eager node (minifloat.torch.block_model)
+            return _block_forward(m, x)
         if eager(x, m.weight, m.bias):
             save = k["saved"] != "" and m.training and torch.is_grad_enabled()
             return _FusedLayerFn.apply(x, m.weight, m.bias, k["slots"],  # type: ignore[no-any-return]
@@ -221,6 +224,19 @@ class _Wrapped:
         return slot_quantize(y, k["activations"], "")
 
 
+@torch.compiler.disable  # type: ignore[misc]
+def _block_forward(m: Any, x: torch.Tensor) -> torch.Tensor:
+    """A wrapped layer under a block-scaled policy: always eager (torch.compile runs it as a
+    graph break; its NumPy block codec is not traceable)."""
+    k = m._mf
+    save = m.training and torch.is_grad_enabled()
+    shape = x.shape
+    flat = k["block"].kind == "linear" and x.dim() != 2
+    y = BlockLayerFn.apply(x.reshape(-1, shape[-1]) if flat else x, m.weight, m.bias,
+                           k["block"], save)
+    return y.reshape(*shape[:-1], y.shape[-1]) if flat else y  # type: ignore[no-any-return]
+
+
 class QuantLinear(torch.nn.Linear, _Wrapped):
     """A torch.nn.Linear whose tensors follow a quantisation policy (see quantize_model)."""
 
@@ -235,6 +251,21 @@ class QuantConv2d(torch.nn.Conv2d, _Wrapped):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The layer under its policy."""
         return self._quantized_forward(x)
+
+
+def _block_slots(ctx: QuantContext, name: str, cfg: _LayerCfg) -> BlockSlots:
+    """The slots of layer ``name`` under a block-scaled policy (None: a float32 role)."""
+    pol = ctx.policy
+
+    def qs(slot: str, role: str) -> TensorQuantizer | None:
+        return ctx.quantizer(f"{name}.{slot}", role) if pol.role(role).quantized else None
+
+    return BlockSlots(
+        cfg.kind, cfg.stride, cfg.padding, qs("activations", "activations"),
+        qs("weights", "weights"), qs("biases", "biases"),
+        qs("errors.grad_w", "errors") if pol.errors.blocked else None,
+        qs("errors", "errors"), qs("weight_grads", "weight_grads"),
+        qs("bias_grads", "weight_grads"), qs("saved_inputs", "saved_inputs"))
 
 
 def _pair(v: Any) -> tuple[int, int]:
@@ -273,6 +304,11 @@ def quantize_model(model: torch.nn.Module, policy: Any = "asymmetric8", *, seed:
     _CONTEXTS[ckey] = ctx
     mm = "" if pol.accumulator == "float32_blas" else ckey
     sv = pol.role("saved_inputs")
+    blocked = any(pol.role(r).blocked for r in BLOCK_ROLES)
+    if blocked and (mm or pol.update == "direct"):
+        raise ValueError(f"policy {pol.name!r}: a block-scaled policy runs with accumulator="
+                         f"'float32_blas' and update='ste' (got accumulator="
+                         f"{pol.accumulator!r}, update={pol.update!r})")
     wrapped = 0
     for name, m in list(model.named_modules()):
         if type(m) is torch.nn.Linear:
@@ -284,9 +320,9 @@ def quantize_model(model: torch.nn.Module, policy: Any = "asymmetric8", *, seed:
                                  f"{m.padding!r}; allowed: 'zeros' with integer padding")
             cfg = _LayerCfg("conv", mm, _pair(m.stride), _pair(m.padding), _pair(m.dilation),
                             m.groups)
-            if mm and (cfg.dilation != (1, 1) or cfg.groups != 1):
-                raise ValueError(f"layer {name}: accumulator={pol.accumulator} supports "
-                                 "dilation 1 and groups 1 only")
+            if (mm or blocked) and (cfg.dilation != (1, 1) or cfg.groups != 1):
+                raise ValueError(f"layer {name}: accumulator={pol.accumulator} and block-"
+                                 "scaled policies support dilation 1 and groups 1 only")
             cls = QuantConv2d
         else:
             continue
@@ -306,6 +342,8 @@ def quantize_model(model: torch.nn.Module, policy: Any = "asymmetric8", *, seed:
             "activations", "errors", "weights", "biases", "weight_grads", "bias_grads", "saved")]
         keys["slots"] = _Slots(cfg, keys["direct"],
                                *(q if q is not None and q.quantized else None for q in qs))
+        if blocked:
+            keys["block"] = _block_slots(ctx, name, cfg)
         m.__class__ = cls
         m._mf = keys  # type: ignore[assignment]
         if pol.update == "direct":  # parameters quantised at initialisation (SQPU)
