@@ -90,7 +90,8 @@ def test_presets_name_the_spec_formats():
     assert p8.weights.format == MX8 and p8.activations.format == MX8
     assert p8.errors.format == MX8E5 and p8.errors.rounding == "nearest_even"
     assert p4.weights.format == mf.format("mxfp4_e2m1")
-    assert p4.errors.rounding == "stochastic_a" and p4.errors.random_bits == 16
+    assert p4.errors.format == MX8E5  # MXFP4 errors diverged on Fashion-MNIST (results.md)
+    assert nv.errors.rounding == "stochastic_a" and nv.errors.random_bits == 16
     assert nv.weights.format.block_size == (16, 16) and nv.weights.format.axis == (-2, -1)
     assert nv.activations.format == mf.format("nvfp4")
     for p in (p8, p4, nv):  # everything else float32

@@ -398,9 +398,10 @@ def _presets() -> dict[str, QuantPolicy]:
     mx4, nv4 = _named("mxfp4_e2m1"), _named("nvfp4")
     mxfp8: dict[str, Any] = dict(weights=RoleSpec(mx8), activations=RoleSpec(mx8),
                                  errors=RoleSpec(mx8e5))
-    mxfp4: dict[str, Any] = dict(
-        weights=RoleSpec(mx4), activations=RoleSpec(mx4),
-        errors=RoleSpec(mx4, rounding="stochastic_a", random_bits=16))
+    # MXFP4 forward operands with MXFP8 E5M2 errors: with MXFP4 errors (stochastic_a, 16
+    # bits) LeNet-5 on full Fashion-MNIST diverged in its first epoch (docs/results.md)
+    mxfp4: dict[str, Any] = dict(weights=RoleSpec(mx4), activations=RoleSpec(mx4),
+                                 errors=RoleSpec(mx8e5))
     nvfp4: dict[str, Any] = dict(
         weights=RoleSpec(nv4.replace(block_size=(16, 16), axis=(-2, -1))),
         activations=RoleSpec(nv4), errors=RoleSpec(nv4, rounding="stochastic_a", random_bits=16))
