@@ -12,6 +12,7 @@ from . import lns as lns  # noqa: F401
 from .array import MiniArray, asarray, from_codes, full, ones, zeros
 from .backends import include_dir
 from .backends.cpu import get_num_threads, set_num_threads
+from .block_array import BlockArray
 from .blocks import BlockCodes
 from .codec import decode, encode, philox_words, quantize
 from .formats import (
@@ -116,6 +117,6 @@ __all__ = [
     "ALIASES", "PRESETS", "ROUNDINGS", "SATURATIONS", "FloatFormat", "config", "decode",
     "encode", "format", "get_include", "get_library", "get_num_threads", "p3109",
     "philox_words", "quantize", "set_num_threads", "FixedFormat", "LNSFormat", "LNS_PRESETS",
-    "Format", "FormatLike", "BlockFormat", "BlockCodes", "BLOCK_PRESETS",
+    "Format", "FormatLike", "BlockFormat", "BlockCodes", "BlockArray", "BLOCK_PRESETS",
     "pack_codes", "unpack_codes", "build_info", "show_config",
 ]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .codec import decode, encode
-from .formats import FloatFormat, FormatLike, format
+from .formats import BlockFormat, FloatFormat, FormatLike, format
 
 # What computes on MiniArrays lives in the layers above this module, which register it here
 # when they are imported (NEP 18's HANDLED_FUNCTIONS pattern), so that this module never
@@ -23,6 +23,8 @@ from .formats import FloatFormat, FormatLike, format
 #   HANDLERS["astype"](a, fmt, **projection)        projection             (minifloat.ops)
 #   HANDLERS["matmul"|"sum"|"mean"|"dot"](...)      accumulation           (minifloat.linalg)
 #   HANDLERS["extreme"](a, "maximum"|"minimum", axis=, keepdims=)          (minifloat.linalg)
+#   HANDLERS["block_asarray"](x, BlockFormat, **projection)  BlockArray  (minifloat.block_array)
+#   HANDLERS["block_matmul"](BlockCodes, BlockCodes, **kw)   MX products  (minifloat.linalg)
 #   FUNCTIONS[np.func]                              __array_function__     (minifloat.linalg)
 HANDLERS: dict[str, Callable[..., Any]] = {}
 FUNCTIONS: dict[Any, Callable[..., Any]] = {}
@@ -292,10 +294,14 @@ def asarray(x: Any, fmt: FormatLike | None = None, **projection: Any) -> MiniArr
     if isinstance(x, MiniArray):
         if fmt is None or format(fmt) == x.format:
             return x
+        if isinstance(format(fmt), BlockFormat):
+            return _handler("block_asarray")(x, format(fmt), **projection)  # type: ignore[no-any-return]
         return x.astype(fmt, **projection)
     if fmt is None:
         raise TypeError("asarray needs a format for non-MiniArray input")
     f = format(fmt)
+    if isinstance(f, BlockFormat):  # a BlockArray (minifloat.block_array)
+        return _handler("block_asarray")(x, f, **projection)  # type: ignore[no-any-return]
     return MiniArray(encode(x, f, **projection), f)
 
 

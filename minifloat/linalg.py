@@ -31,6 +31,7 @@ from .arith import lns as _lns
 from .arith import number_system
 from .array import FUNCTIONS, HANDLERS, MiniArray, asarray, from_codes
 from .backends import cpu
+from .block_array import BlockArray
 from .blocks import BlockCodes, check_codes, value_table
 from .codec import decode, encode, resolve_projection
 from .formats import BlockFormat, FloatFormat, FormatLike, format
@@ -284,7 +285,7 @@ def matmul(a: Any, b: Any, *, out_format: FormatLike | None = None, out: Any = N
     2-D :class:`BlockCodes` go to :func:`block_matmul` (MX dot-product semantics)."""
     if out is not None:
         raise TypeError("matmul: out= is not supported on MiniArray")
-    if isinstance(a, BlockCodes) or isinstance(b, BlockCodes):
+    if isinstance(a, (BlockCodes, BlockArray)) or isinstance(b, (BlockCodes, BlockArray)):
         return block_matmul(a, b, out_format=out_format, **kw)
     a = _mini(a, b if isinstance(b, MiniArray) else None)
     b = _mini(b, a)
@@ -502,8 +503,10 @@ def _value_stats(table: np.ndarray) -> tuple[int, int, int]:
 def _block_operand(x: Any, name: str, axis: int) -> tuple[BlockCodes, BlockFormat, int]:
     """A 2-D BlockCodes whose blocks run along ``axis`` (the reduction axis), its format and
     its block size along that axis."""
+    if isinstance(x, BlockArray):
+        x = x.block_codes
     if not isinstance(x, BlockCodes) or x.format is None:
-        raise TypeError(f"{name} must be the BlockCodes of a 2-D array from mf.encode(x, "
+        raise TypeError(f"{name} must be a 2-D BlockArray or the BlockCodes of mf.encode(x, "
                         f"<block format>), got {type(x).__name__}")
     bf = x.format
     if np.ndim(x.codes) != 2:
@@ -620,3 +623,6 @@ def block_matmul(a: Any, b: Any, *, out_format: FormatLike | None = None,
     if fo is None:
         return out.view(np.float32)
     return from_codes(out, fo)
+
+
+HANDLERS["block_matmul"] = block_matmul

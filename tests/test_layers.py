@@ -38,6 +38,7 @@ LAYERS = {
     "minifloat.codec": 2,          # encode / decode / quantize, argument checks, dispatch
     "minifloat.arith": 3,          # fixed-point and LNS arithmetic on codes
     "minifloat.array": 3,          # MiniArray and the dispatch registry
+    "minifloat.block_array": 3,    # BlockArray: arrays in a block-scaled format
     "minifloat.ops": 3,            # elementwise operations
     "minifloat.linalg": 3,         # accumulation, matmul, conv2d
     "minifloat.io": 4,             # save / load, ml_dtypes interop
@@ -59,7 +60,8 @@ COMPILED = ("minifloat._core", "minifloat._cpuinfo", "minifloat._core_baseline",
             "minifloat._core_avx2", "minifloat._core_avx512", "minifloat._core_native")
 
 # Inside layer 3 the registry order: array holds the registry, ops and linalg fill it.
-WITHIN = {"minifloat.arith": 0, "minifloat.array": 1, "minifloat.ops": 2, "minifloat.linalg": 3}
+WITHIN = {"minifloat.arith": 0, "minifloat.array": 1, "minifloat.block_array": 2,
+          "minifloat.ops": 2, "minifloat.linalg": 3}
 
 
 def module_name(path: Path) -> str:
