@@ -6,6 +6,7 @@ read back gives the same codes in the same format (no value round trip).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from typing import Any
@@ -13,26 +14,46 @@ from typing import Any
 import numpy as np
 
 from .array import MiniArray, from_codes
-from .formats import PRESETS, FloatFormat
+from .block_array import BlockArray
+from .formats import PRESETS, BlockFormat, FloatFormat
+from .formats.json import from_json, to_json
 
 _FIELDS = ("exp_bits", "man_bits", "bias", "signed", "subnormals", "infinities", "nan",
            "negative_zero")
 
 
-def save(file: str | os.PathLike[str], a: MiniArray) -> None:
-    """Write ``a`` to ``file`` (.npz): codes plus the format's parameters and name."""
+def save(file: str | os.PathLike[str], a: MiniArray | BlockArray) -> None:
+    """Write ``a`` to ``file`` (.npz): codes plus the format's parameters and name; a
+    BlockArray also its scale codes and tensor scale; a fixed-point, LNS or block format as
+    its JSON description (``minifloat.formats.json``)."""
+    if isinstance(a, BlockArray):
+        np.savez(file, codes=a.codes, scales=a.scales, tensor_scale=np.float64(a.tensor_scale),
+                 format_json=np.asarray(json.dumps(to_json(a.format))))
+        return
     if not isinstance(a, MiniArray):
-        raise TypeError(f"save expects a MiniArray, got {type(a).__name__}")
+        raise TypeError(f"save expects a MiniArray or a BlockArray, got {type(a).__name__}")
     f = a.format
+    if not isinstance(f, FloatFormat):
+        np.savez(file, codes=a.codes, format_json=np.asarray(json.dumps(to_json(f))))
+        return
     meta: dict[str, Any] = {k: np.asarray(getattr(f, k)) for k in _FIELDS}
     meta["codes"] = a.codes
     meta["format_name"] = np.asarray(f.name or "")
     np.savez(file, **meta)
 
 
-def load(file: str | os.PathLike[str]) -> MiniArray:
-    """Read a MiniArray written by :func:`save`."""
+def load(file: str | os.PathLike[str]) -> MiniArray | BlockArray:
+    """Read an array written by :func:`save` (codes checked against the format)."""
     with np.load(file, allow_pickle=False) as z:
+        if "format_json" in z and "codes" in z:
+            fmt = from_json(json.loads(str(z["format_json"])), "format_json")
+            if isinstance(fmt, BlockFormat):
+                if "scales" not in z or "tensor_scale" not in z:
+                    raise ValueError(f"{file}: a block-format array file needs scales and "
+                                     "tensor_scale")
+                return BlockArray.from_block_codes(z["codes"], z["scales"],
+                                                   float(z["tensor_scale"]), fmt)
+            return from_codes(z["codes"], fmt)
         missing = [k for k in ("codes", *_FIELDS) if k not in z]
         if missing:
             raise ValueError(f"{file}: not a minifloat array file (missing {missing})")

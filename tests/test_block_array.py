@@ -4,6 +4,7 @@ each operation projected by tests/oracle.py's block rules), including results th
 binary64 round-to-nearest intermediate would double-round; views, products, pickling,
 storage and bad input."""
 
+import json
 import pickle
 from fractions import Fraction
 
@@ -183,3 +184,26 @@ def test_bad_input_names_the_problem():
         mf.BlockArray.from_block_codes(a.codes, a.scales[:, :0], 1.0, MX8)
     with pytest.raises(TypeError, match="block format"):
         mf.BlockArray.from_block_codes(a.codes, a.scales, 1.0, "e4m3")
+
+
+def test_save_and_load_keep_codes_scales_and_format(tmp_path):
+    rng = np.random.default_rng(9)
+    for fmt in ("nvfp4", MX4.replace(axis=0, padding="zeros")):
+        a = mf.asarray(rng.standard_normal((40, 16)) * 100, fmt)
+        mf.save(tmp_path / "a.npz", a)
+        b = mf.load(tmp_path / "a.npz")
+        assert isinstance(b, mf.BlockArray) and b.format == a.format
+        assert b.tensor_scale == a.tensor_scale
+        np.testing.assert_array_equal(b.codes, a.codes)
+        np.testing.assert_array_equal(b.scales, a.scales)
+    fx = mf.asarray(rng.standard_normal(8), mf.FixedFormat(3, 4))  # non-float MiniArrays too
+    mf.save(tmp_path / "f.npz", fx)
+    g = mf.load(tmp_path / "f.npz")
+    assert g.format == fx.format
+    np.testing.assert_array_equal(g.codes, fx.codes)
+    from minifloat.formats.json import to_json
+
+    np.savez(tmp_path / "bad.npz", codes=a.codes, format_json=np.asarray(json.dumps(
+        to_json(MX4))))
+    with pytest.raises(ValueError, match="needs scales"):
+        mf.load(tmp_path / "bad.npz")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import formats as _formats
+from ..formats import json as _json
 
 FLOAT32 = "float32"
 Format = Any  # FloatFormat, FixedFormat, LNSFormat (duck-typed: encode/decode take it)
@@ -43,59 +44,15 @@ def resolve_format(spec: Any, name: str = "format") -> Any:
     if isinstance(spec, codec_format_types()):
         return spec
     if isinstance(spec, dict):
-        d = dict(spec)
-        kind = d.pop("kind", "float")
-        if kind == "block":
-            d["element"] = resolve_format(d.pop("element"), f"{name}.element")
-            d["scale"] = resolve_format(d.pop("scale"), f"{name}.scale")
-            for k in ("block_size", "axis"):
-                if isinstance(d.get(k), list):
-                    d[k] = tuple(d[k])
-            return _formats.BlockFormat(**d)
-        cls = {"float": _formats.FloatFormat, "fixed": _formats.FixedFormat,
-               "lns": _formats.LNSFormat}.get(kind)
-        if cls is None:
-            raise ValueError(f"{name}: kind={kind!r}; allowed: 'float', 'fixed', 'lns', "
-                             "'block'")
-        if kind == "float":
-            return cls(d.pop("exp_bits"), d.pop("man_bits"), **d)
-        return cls(d.pop("int_bits"), d.pop("frac_bits"), **d)
+        return _json.from_json(spec, name, resolve_format)
     raise TypeError(f"{name} must be 'float32', a format name, a format object or a dict; "
                     f"got {type(spec).__name__}")
 
 
 def format_to_json(fmt: Any) -> Any:
-    """A JSON value that :func:`resolve_format` turns back into ``fmt``."""
-    if fmt == FLOAT32:
-        return FLOAT32
-    if isinstance(fmt, _formats.FloatFormat):
-        d: dict[str, Any] = {"kind": "float", "exp_bits": fmt.exp_bits, "man_bits": fmt.man_bits,
-                             "bias": fmt.bias}
-        for k, default in (("signed", True), ("subnormals", True), ("infinities", True),
-                           ("nan", "ieee"), ("negative_zero", True)):
-            if getattr(fmt, k) != default:
-                d[k] = getattr(fmt, k)
-        return d
-    if isinstance(fmt, _formats.BlockFormat):
-        b: dict[str, Any] = {
-            "kind": "block", "element": format_to_json(fmt.element),
-            "scale": format_to_json(fmt.scale),
-            "block_size": list(fmt.block_size) if len(fmt.block_size) == 2 else fmt.block_size[0],
-            "axis": list(fmt.axis) if len(fmt.axis) == 2 else fmt.axis[0],
-            "scale_rule": fmt.scale_rule}
-        optional: tuple[tuple[str, Any], ...] = (
-            ("tensor_scale", None), ("padding", None), ("saturation", "finite"))
-        for k, dflt in optional:
-            if getattr(fmt, k) != dflt:
-                b[k] = getattr(fmt, k)
-        return b
-    kind = "lns" if "lns" in type(fmt).__name__.lower() else "fixed"
-    d = {"kind": kind, "int_bits": fmt.int_bits, "frac_bits": fmt.frac_bits}
-    if not getattr(fmt, "signed", True):
-        d["signed"] = False
-    if getattr(fmt, "infinities", False):
-        d["infinities"] = True
-    return d
+    """A JSON value that :func:`resolve_format` turns back into ``fmt`` (``"float32"`` or
+    :func:`minifloat.formats.json.to_json`'s dict)."""
+    return FLOAT32 if fmt == FLOAT32 else _json.to_json(fmt)
 
 
 def format_label(fmt: Any) -> str:
