@@ -144,6 +144,24 @@ class BlockArray:
         other format a MiniArray)."""
         return asarray(self.values(), fmt, **projection)
 
+    def to_ml_dtypes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Zero-copy views of the element and scale codes as ml_dtypes arrays (e.g.
+        float8_e4m3fn / float4_e2m1fn elements, float8_e8m0fnu scales), where ml_dtypes has
+        both types; the value is ``elements * scales`` (expanded over each block) times
+        ``tensor_scale``."""
+        import ml_dtypes
+
+        f = self.format
+        out = []
+        for part, arr in (("element", self.codes), ("scale", self.scales)):
+            pf = getattr(f, part)
+            name = getattr(pf, "name", None) or ""
+            dt = getattr(ml_dtypes, name, None)
+            if dt is None or not isinstance(pf, type(format(name))) or pf != format(name):
+                raise ValueError(f"the {part} format {pf} of {f} is not an ml_dtypes type")
+            out.append(arr.view(dt))
+        return out[0], out[1]
+
     # ---- views ----
     def transpose(self, *axes: Any) -> BlockArray:
         """Axes permuted (codes and scales alike); the block axis moves with its data."""

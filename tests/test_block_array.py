@@ -207,3 +207,18 @@ def test_save_and_load_keep_codes_scales_and_format(tmp_path):
         to_json(MX4))))
     with pytest.raises(ValueError, match="needs scales"):
         mf.load(tmp_path / "bad.npz")
+
+
+def test_ml_dtypes_views_of_elements_and_scales():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = np.random.default_rng(11).standard_normal((3, 64)) * 10
+    for name, edt in (("mxfp8_e4m3", ml_dtypes.float8_e4m3fn),
+                      ("mxfp4_e2m1", ml_dtypes.float4_e2m1fn)):
+        a = mf.asarray(x, name)
+        el, sc = a.to_ml_dtypes()
+        assert el.dtype == edt and sc.dtype == ml_dtypes.float8_e8m0fnu
+        assert np.shares_memory(el, a.codes)
+        v = el.astype(np.float64) * np.repeat(sc.astype(np.float64), 32, axis=1)
+        np.testing.assert_array_equal(v, np.asarray(a))  # ml_dtypes' own decoding
+    with pytest.raises(ValueError, match="not an ml_dtypes type"):
+        mf.asarray(x, "mxint8").to_ml_dtypes()
