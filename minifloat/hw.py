@@ -52,11 +52,13 @@ import numpy as np
 
 from . import ops as _ops
 from .array import from_codes
+from .blocks import BlockCodes, value_table
 from .blocks import decode as block_decode
 from .blocks import encode as block_encode
 from .codec import decode, encode, philox_words
 from .formats import BlockFormat, FloatFormat, LNSFormat, format
 from .formats.lns_add import Interp, parse_lns_add
+from .linalg import block_matmul
 from .rounding import (
     SATURATIONS,
     STOCHASTIC,
@@ -130,7 +132,7 @@ ARITH_OPS: dict[str, tuple[int, str]] = {
     "add": (2, "add"), "sub": (2, "subtract"), "mul": (2, "multiply"),
     "div": (2, "divide"), "fma": (3, "fma"), "sqrt": (1, "sqrt"),
 }
-VECTOR_OPS: tuple[str, ...] = (*ARITH_OPS, "encode", "decode")
+VECTOR_OPS: tuple[str, ...] = (*ARITH_OPS, "encode", "decode", "dot")
 FLAG_NAMES: tuple[str, ...] = ("NV", "DZ", "OF", "UF", "NX")
 FLAG_BITS: dict[str, int] = {n: 1 << i for i, n in enumerate(FLAG_NAMES)}
 #: Operand spaces up to this many vectors are enumerated exhaustively by default
@@ -511,6 +513,9 @@ def vectors(
                              random_bits=nbits, seed=seed, count=count,
                              input_dtype=input_dtype if op == "encode" else
                              (out_format or "float64"))
+    if op == "dot":
+        raise ValueError(f"op='dot' is the block dot product: fmt must be a block format "
+                         f"(mxfp8_e4m3, nvfp4, a BlockFormat), got {fin}")
     if op == "decode":
         return _decode_vectors(fin, out_format, count, seed)
     if op == "encode":
@@ -622,8 +627,10 @@ def block_vectors(op: str, bf: BlockFormat, *, rounding: str = "nearest_even",
     4096, the boundary blocks first).  1-D blocks only."""
     if len(bf.block_size) != 1:
         raise ValueError(f"vectors of block formats take 1-D blocks; {bf} has 2-D tiles")
-    if op not in ("encode", "decode"):
-        raise ValueError(f"op={op!r} for a block format; allowed: encode, decode")
+    if op not in ("encode", "decode", "dot"):
+        raise ValueError(f"op={op!r} for a block format; allowed: encode, decode, dot")
+    if op == "dot":
+        return _block_dot_vectors(bf, rounding, random_bits, seed, count)
     if input_dtype not in FLOAT_INPUTS:
         raise ValueError(f"input/output type {input_dtype!r}; allowed: float32, float64")
     k = bf.block_size[0]
@@ -679,6 +686,67 @@ def block_vectors(op: str, bf: BlockFormat, *, rounding: str = "nearest_even",
         cols += [vb[:, i] for i in range(k)]
         in_fmt, out_fmt = bf, input_dtype
     return Vectors(op, in_fmt, out_fmt, rounding, saturation, random_bits, seed, False, 0, (),
+                   tuple(fields), tuple(cols))
+
+
+def _block_dot_vectors(bf: BlockFormat, rounding: str, random_bits: int, seed: int,
+                       count: int | None) -> Vectors:
+    """One MX dot product per vector (docs/semantics.md §8.5): block A (scale ``sa``, elements
+    ``a0..``) times block B (``sb``, ``b0..``), times ``TA * TB`` for a two-level format,
+    with the binary32 result (float32 bits) of ``mf.block_matmul`` (the exact block partial
+    dot times both scales, rounded once to binary32).  A block of 2 elements: every pair of
+    element codes (a0, b0), the other elements and the scales drawn with ``seed``; otherwise
+    ``count`` (default 4096) random blocks, the first ones at the boundaries (largest
+    elements and scales: overflow; all-zero blocks; the smallest scales)."""
+    if rounding != "nearest_even" or random_bits:
+        raise ValueError("dot vectors round once to binary32 (nearest_even): rounding and "
+                         "random_bits do not apply")
+    k = bf.block_size[0]
+    ne, ns = bf.num_codes, bf.scale.num_codes
+    rng = np.random.default_rng(seed)
+    exhaustive = k == 2 and count is None and ne * ne <= EXHAUSTIVE_LIMIT
+    if exhaustive:
+        g = np.indices((ne, ne)).reshape(2, -1)
+        n = g.shape[1]
+        A = np.stack([g[0], rng.integers(0, ne, n)], axis=1)
+        B = np.stack([g[1], rng.integers(0, ne, n)], axis=1)
+    else:
+        n = 4096 if count is None else count
+        A, B = rng.integers(0, ne, (n, k)), rng.integers(0, ne, (n, k))
+    one = int(np.argmin(np.abs(np.nan_to_num(value_table(bf.scale), nan=np.inf) - 1.0)))
+    near = np.clip(one + rng.integers(-12, 13, (2, n)), 0, ns - 1)
+    wide = rng.integers(0, ns, (2, n))
+    S = np.where(rng.random((2, n)) < 0.5, near, wide)
+    if not exhaustive:  # boundary blocks first
+        ev, sv = value_table(bf.element), value_table(bf.scale)
+        top = int(np.argmax(np.where(np.isfinite(ev), ev, -np.inf)))
+        smax = int(np.argmax(np.where(np.isfinite(sv), sv, -np.inf)))
+        bound = [(top, smax, top, smax), (0, one, 0, one), (top, 0, top, 0),
+                 (top, smax, 0, one)]
+        for i, (ea, sa, eb, sb) in enumerate(bound[:n]):
+            A[i], S[0, i], B[i], S[1, i] = ea, sa, eb, sb
+    has_t = bf.tensor_scale is not None
+    ta, tb = (float(np.float32(0.75)), 1.0) if has_t else (1.0, 1.0)
+    fa = bf.replace(axis=-1, padding=None, tensor_scale=None)
+    fb = bf.replace(axis=0, padding=None, tensor_scale=None)
+    res = np.empty(n, dtype=np.float32)
+    for j in range(0, n, 64):  # 64 vectors per product; the diagonal holds their dots
+        sl = slice(j, min(n, j + 64))
+        a = BlockCodes(A[sl].astype(bf.dtype), S[0, sl, None].astype(bf.scale_dtype), ta, fa)
+        b = BlockCodes(B[sl].T.astype(bf.dtype), S[1, None, sl].astype(bf.scale_dtype), tb,
+                       fb)
+        with np.errstate(all="ignore"):
+            res[sl] = np.diagonal(block_matmul(a, b))
+    fields = [Field("sa", int(bf.scale.bits))] + [Field(f"a{i}", int(bf.bits)) for i in range(k)]
+    fields += [Field("sb", int(bf.scale.bits))] + [Field(f"b{i}", int(bf.bits)) for i in range(k)]
+    cols = [S[0].astype(np.uint64)] + [A[:, i].astype(np.uint64) for i in range(k)]
+    cols += [S[1].astype(np.uint64)] + [B[:, i].astype(np.uint64) for i in range(k)]
+    if has_t:
+        fields += [Field("TA", 32), Field("TB", 32)]
+        cols += [np.full(n, np.float32(t)).view(np.uint32).astype(np.uint64) for t in (ta, tb)]
+    fields.append(Field("result", 32))
+    cols.append(res.view(np.uint32).astype(np.uint64))
+    return Vectors("dot", bf, "float32", "nearest_even", "none", 0, seed, exhaustive, 0, (),
                    tuple(fields), tuple(cols))
 
 

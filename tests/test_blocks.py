@@ -522,3 +522,49 @@ def test_block_decode_vectors_and_cli(tmp_path):
     assert any("saturation=finite" in h for h in head)
     with pytest.raises(ValueError, match="1-D blocks"):
         vectors("encode", BlockFormat("e4m3", "e8m0", (2, 2)))
+
+
+def _elem_value(d, code):
+    """Exact value of an element code (IEEE zero as ('zero', sign)) from the oracle."""
+    e = d["element"]
+    if isinstance(e, O.OFormat):
+        return O.decode(e, code)
+    v = O.fixed_decode(e, code)
+    return ("zero", 0) if v == 0 else v
+
+
+@pytest.mark.parametrize("bf,count", [
+    ("mxfp8_e4m3", 150), ("mxfp8_e5m2", 60), ("nvfp4", 100), ("mxint8", 60),
+    (BlockFormat("e2m1", "e8m0", 2), None)], ids=str)
+def test_block_dot_vectors_against_oracle(bf, count, tmp_path):
+    from minifloat.cli import main
+    from minifloat.hw import vectors
+
+    bf = mf.format(bf) if isinstance(bf, str) else bf
+    vec = vectors("dot", bf, count=count, seed=3)
+    k = bf.block_size[0]
+    d = odesc(bf)
+    sf = O.OFormat.of(bf.scale)
+    if count is None:  # a block of 2: every (a0, b0) element-code pair
+        assert vec.exhaustive and len(vec) == bf.num_codes ** 2
+        pairs = set(zip(vec.column("a0").tolist(), vec.column("b0").tolist()))
+        assert len(pairs) == bf.num_codes ** 2
+    T = Fraction(1)
+    if bf.tensor_scale is not None:
+        T = (Fraction(float(vec.column("TA")[:1].astype(np.uint32).view(np.float32)[0]))
+             * Fraction(float(vec.column("TB")[:1].astype(np.uint32).view(np.float32)[0])))
+    res = vec.column("result").astype(np.uint32).view(np.float32)
+    for j in range(len(vec)):
+        a = [_elem_value(d, int(vec.column(f"a{i}")[j])) for i in range(k)]
+        b = [_elem_value(d, int(vec.column(f"b{i}")[j])) for i in range(k)]
+        sa, sb = O.decode(sf, int(vec.column("sa")[j])), O.decode(sf, int(vec.column("sb")[j]))
+        want = O.round_binary32(O.block_dot(a, [sa], b, [sb], k, T))
+        got = float(res[j])
+        assert (np.isnan(got) if want == O.NAN else got == O.to_float(want)), j
+    out = tmp_path / "dot.txt"
+    assert main(["vectors", "--format", "mxfp4", "--op", "dot", "--count", "20",
+                 "--out", str(out)]) == 0
+    with pytest.raises(ValueError, match="block format"):
+        vectors("dot", mf.format("e4m3"))
+    with pytest.raises(ValueError, match="nearest_even"):
+        vectors("dot", mf.format("mxfp4"), rounding="toward_zero")
