@@ -48,7 +48,36 @@ def _handler(name: str) -> Callable[..., Any]:
                            "import minifloat") from None
 
 
-class MiniArray:
+class ArrayOperators:
+    """Python's operators as the NumPy ufuncs (MiniArray and BlockArray implement those)."""
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise NotImplementedError  # the array classes give their decoded values
+
+    def __add__(self, o: Any) -> Any: return np.add(self, o)
+    def __radd__(self, o: Any) -> Any: return np.add(o, self)
+    def __sub__(self, o: Any) -> Any: return np.subtract(self, o)
+    def __rsub__(self, o: Any) -> Any: return np.subtract(o, self)
+    def __mul__(self, o: Any) -> Any: return np.multiply(self, o)
+    def __rmul__(self, o: Any) -> Any: return np.multiply(o, self)
+    def __truediv__(self, o: Any) -> Any: return np.divide(self, o)
+    def __rtruediv__(self, o: Any) -> Any: return np.divide(o, self)
+    def __neg__(self) -> Any: return np.negative(self)
+    def __pos__(self) -> Any: return np.positive(self)
+    def __abs__(self) -> Any: return np.absolute(self)
+    def __matmul__(self, o: Any) -> Any: return np.matmul(self, o)
+    def __rmatmul__(self, o: Any) -> Any: return np.matmul(o, self)
+    def __eq__(self, o: Any) -> Any: return np.equal(self, o)  # type: ignore[override]
+    def __ne__(self, o: Any) -> Any: return np.not_equal(self, o)  # type: ignore[override]
+    def __lt__(self, o: Any) -> Any: return np.less(self, o)
+    def __le__(self, o: Any) -> Any: return np.less_equal(self, o)
+    def __gt__(self, o: Any) -> Any: return np.greater(self, o)
+    def __ge__(self, o: Any) -> Any: return np.greater_equal(self, o)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class MiniArray(ArrayOperators):
     """An array of values of one number format, stored as codes.
 
     Create with :func:`asarray` (projects), :func:`from_codes` (no rounding), :func:`zeros`,
@@ -208,28 +237,6 @@ class MiniArray:
                             "use np.asarray(a) to work on the decoded float values")
         return impl(*args, **kwargs)
 
-    # ---- operators ----
-    def __add__(self, o: Any) -> Any: return np.add(self, o)
-    def __radd__(self, o: Any) -> Any: return np.add(o, self)
-    def __sub__(self, o: Any) -> Any: return np.subtract(self, o)
-    def __rsub__(self, o: Any) -> Any: return np.subtract(o, self)
-    def __mul__(self, o: Any) -> Any: return np.multiply(self, o)
-    def __rmul__(self, o: Any) -> Any: return np.multiply(o, self)
-    def __truediv__(self, o: Any) -> Any: return np.divide(self, o)
-    def __rtruediv__(self, o: Any) -> Any: return np.divide(o, self)
-    def __neg__(self) -> Any: return np.negative(self)
-    def __pos__(self) -> Any: return np.positive(self)
-    def __abs__(self) -> Any: return np.absolute(self)
-    def __matmul__(self, o: Any) -> Any: return np.matmul(self, o)
-    def __rmatmul__(self, o: Any) -> Any: return np.matmul(o, self)
-    def __eq__(self, o: Any) -> Any: return np.equal(self, o)  # type: ignore[override]
-    def __ne__(self, o: Any) -> Any: return np.not_equal(self, o)  # type: ignore[override]
-    def __lt__(self, o: Any) -> Any: return np.less(self, o)
-    def __le__(self, o: Any) -> Any: return np.less_equal(self, o)
-    def __gt__(self, o: Any) -> Any: return np.greater(self, o)
-    def __ge__(self, o: Any) -> Any: return np.greater_equal(self, o)
-
-    __hash__ = None  # type: ignore[assignment]
 
     def sum(self, axis: Any = None, **kw: Any) -> MiniArray:
         """Sum with the accumulation rules of :func:`minifloat.linalg.sum`."""

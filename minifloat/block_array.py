@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .array import HANDLERS, MiniArray, asarray
+from .array import HANDLERS, ArrayOperators, MiniArray, asarray
 from .blocks import BlockCodes, check_codes
 from .blocks import decode as block_decode
 from .blocks import encode as block_encode
@@ -40,7 +40,7 @@ _VALUES = frozenset({"equal", "not_equal", "less", "less_equal", "greater", "gre
 _SPLIT = 134217729.0  # 2^27 + 1 (Veltkamp)
 
 
-class BlockArray:
+class BlockArray(ArrayOperators):
     """Values of a block-scaled format: element codes, scale codes and a per-tensor scale.
 
     Create with ``mf.asarray(x, block_format, **projection)`` or :meth:`from_block_codes`.
@@ -245,27 +245,6 @@ class BlockArray:
         raise TypeError(f"{func.__module__}.{func.__name__} is not supported on BlockArray; "
                         "use np.asarray(a) to work on the decoded values")
 
-    def __add__(self, o: Any) -> Any: return np.add(self, o)
-    def __radd__(self, o: Any) -> Any: return np.add(o, self)
-    def __sub__(self, o: Any) -> Any: return np.subtract(self, o)
-    def __rsub__(self, o: Any) -> Any: return np.subtract(o, self)
-    def __mul__(self, o: Any) -> Any: return np.multiply(self, o)
-    def __rmul__(self, o: Any) -> Any: return np.multiply(o, self)
-    def __truediv__(self, o: Any) -> Any: return np.divide(self, o)
-    def __rtruediv__(self, o: Any) -> Any: return np.divide(o, self)
-    def __neg__(self) -> Any: return np.negative(self)
-    def __pos__(self) -> Any: return np.positive(self)
-    def __abs__(self) -> Any: return np.absolute(self)
-    def __matmul__(self, o: Any) -> Any: return _matmul(self, o)
-    def __rmatmul__(self, o: Any) -> Any: return _matmul(o, self)
-    def __eq__(self, o: Any) -> Any: return np.equal(self, o)  # type: ignore[override]
-    def __ne__(self, o: Any) -> Any: return np.not_equal(self, o)  # type: ignore[override]
-    def __lt__(self, o: Any) -> Any: return np.less(self, o)
-    def __le__(self, o: Any) -> Any: return np.less_equal(self, o)
-    def __gt__(self, o: Any) -> Any: return np.greater(self, o)
-    def __ge__(self, o: Any) -> Any: return np.greater_equal(self, o)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 def _matmul(a: Any, b: Any, **kw: Any) -> Any:
