@@ -176,6 +176,46 @@ void f32_span(const float* xs, Out* cs, std::size_t len, const mf::FloatSpec& fs
   for (std::size_t i = 0; i < len; ++i) cs[i] = static_cast<Out>(tmp[i]);
 }
 
+// The float32 path over `len` lanes, each with its block's constants: with `quot` every lane
+// through block.h's quotient proxy by dD[i] (a power-of-two d is an exact quotient there
+// too), else a power-of-two d = 2^dE[i] folded into the bias (emin and base move by dE[i]).
+template <int MODE, bool kAll>
+void f32_lanes(const float* xs, std::uint32_t* tmp, std::size_t len, const mf::FloatSpec& f,
+               const mf::Plan& plan, const mf::F32Consts& c0, int n, const std::uint32_t* R,
+               bool quot, const std::uint32_t* dE, const std::uint32_t* dB, const double* dD) {
+  if (quot) {
+    for (std::size_t i = 0; i < len; ++i) {
+      std::uint32_t rv = 0;
+      if constexpr (mf::is_stochastic(MODE)) rv = R[i];
+      const std::uint32_t uq = mf::quotient_f32_bits(mf::bits_of(xs[i]), dD[i]);
+      tmp[i] = mf::project_f32<MODE, kAll>(f, plan, c0, n, uq, rv);
+    }
+  } else {
+    for (std::size_t i = 0; i < len; ++i) {
+      mf::F32Consts ci = c0;
+      ci.emin127 += std::int32_t(dE[i]);
+      ci.base += dB[i];
+      std::uint32_t rv = 0;
+      if constexpr (mf::is_stochastic(MODE)) rv = R[i];
+      tmp[i] = mf::project_f32<MODE, kAll>(f, plan, ci, n, mf::bits_of(xs[i]), rv);
+    }
+  }
+}
+
+// A block's lane constants for f32_lanes: with `quot` the divisor d (1 for a NaN scale),
+// else the bias shift e (0 when the block is not `fast`, i.e. redone on the generic path).
+// Returns whether f32_lanes' result stands for the block's lanes.
+bool lane_consts(const mf::BlockScale& s, bool quot, bool fast, std::uint32_t& e, double& d) {
+  if (quot) {
+    d = s.is_nan ? 1.0 : s.pow2 ? mf::pow2(s.E) : s.D * mf::pow2(s.De);
+    e = 0;
+    return !s.is_nan;
+  }
+  e = fast ? std::uint32_t(s.E) : 0u;
+  d = 1.0;
+  return fast;
+}
+
 // 1-D blocks along the last axis of float32 input with float elements: runs of up to
 // kWords elements (consecutive blocks of one row) at a time.  Pass 1 takes each block's amax
 // and scale; pass 2 is ONE vectorised loop over the run on the float32 path, each lane with
@@ -233,39 +273,19 @@ std::uint32_t encode_rows_f32(const float* x, Out* codes, std::uint32_t* scodes,
     // d is an exact quotient there too); else every lane with its bias folded.
     for (std::size_t r = 0; r < nrun; ++r) {
       const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
-      if (any_quot) {
-        fast[r] = std::uint32_t(!sc[r].is_nan);
-        const double d = sc[r].is_nan ? 1.0
-                         : sc[r].pow2 ? mf::pow2(sc[r].E) : sc[r].D * mf::pow2(sc[r].De);
-        for (std::size_t i = i0; i < i1; ++i) dD[i] = d;
-      } else {
-        const std::uint32_t e = fast[r] ? std::uint32_t(sc[r].E) : 0u;
-        for (std::size_t i = i0; i < i1; ++i) {
-          dE[i] = e;
-          dB[i] = e << f.man_bits;
-        }
+      std::uint32_t e = 0;
+      double d = 1.0;
+      fast[r] = lane_consts(sc[r], any_quot, fast[r] != 0, e, d);
+      for (std::size_t i = i0; i < i1; ++i) {
+        dE[i] = e;
+        dB[i] = e << f.man_bits;
+        dD[i] = d;
       }
     }
     const std::uint32_t* R = words;
     if constexpr (mf::is_stochastic(MODE))
       R = span_random(rsrc, n, seed, offset, start, len, rnd, words);
-    if (any_quot) {
-      for (std::size_t i = 0; i < len; ++i) {
-        std::uint32_t rv = 0;
-        if constexpr (mf::is_stochastic(MODE)) rv = R[i];
-        const std::uint32_t uq = mf::quotient_f32_bits(mf::bits_of(xs[i]), dD[i]);
-        tmp[i] = mf::project_f32<MODE, kAll>(f, plan, c0, n, uq, rv);
-      }
-    } else {
-      for (std::size_t i = 0; i < len; ++i) {
-        mf::F32Consts ci = c0;
-        ci.emin127 += std::int32_t(dE[i]);
-        ci.base += dB[i];
-        std::uint32_t rv = 0;
-        if constexpr (mf::is_stochastic(MODE)) rv = R[i];
-        tmp[i] = mf::project_f32<MODE, kAll>(f, plan, ci, n, mf::bits_of(xs[i]), rv);
-      }
-    }
+    f32_lanes<MODE, kAll>(xs, tmp, len, f, plan, c0, n, R, any_quot, dE, dB, dD);
     for (std::size_t r = 0; r < nrun; ++r) {
       if (fast[r]) continue;
       const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
@@ -305,6 +325,14 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
     std::vector<U> amax(L.inner), maxall(L.inner);
     std::vector<mf::BlockScale> sc(L.inner);
     alignas(64) std::uint32_t words[kWords];
+    // the inner > 1 float32 path: per-block constants (tE, tB, tD, tfast) and their tiling
+    // over one chunk (cE, cB, cD), the chunk's codes (ctmp)
+    std::vector<std::uint32_t> tE(L.inner), tB(L.inner), tfast(L.inner);
+    std::vector<double> tD(L.inner);
+    alignas(64) std::uint32_t cE[kWords], cB[kWords], ctmp[kWords];
+    alignas(64) double cD[kWords];
+    const mf::F32Consts c0 = b.elem_kind == 0 ? mf::make_f32_consts(b.ef) : mf::F32Consts{};
+    (void)c0, (void)cE, (void)cB, (void)cD, (void)ctmp;
     std::uint32_t acc = 0;
     if constexpr (std::is_same_v<In, float>) {
       if (L.inner == 1 && L.n0 == 1 && b.elem_kind == 0 && L.k1 <= kWords) {
@@ -353,6 +381,67 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
       }
       // Pass 2: the element codes (position of element = its flat index).
       if constexpr (std::is_same_v<In, float>) {
+        // Blocks along an axis before the last (inner > 1: a block's elements are `inner`
+        // apart): the float32 path over each contiguous span in chunks of kWords, lane i with
+        // the constants of block t = i mod inner; lanes it cannot take are redone below.
+        if (L.inner > 1 && b.elem_kind == 0) {
+          bool any_quot = false;
+          for (std::size_t t = 0; t < L.inner; ++t) {
+            mf::FloatSpec fs = b.ef;
+            fs.bias -= sc[t].E;
+            fs.emin += sc[t].E;
+            tfast[t] = std::uint32_t(sc[t].pow2 && !sc[t].is_nan && mf::f32_path_ok(fs, MODE, n));
+            any_quot |= !sc[t].pow2 && !sc[t].is_nan && quot_ok;
+          }
+          bool all_fast = true;
+          for (std::size_t t = 0; t < L.inner; ++t) {
+            tfast[t] = lane_consts(sc[t], any_quot, tfast[t] != 0, tE[t], tD[t]);
+            tB[t] = tE[t] << b.ef.man_bits;
+            all_fast &= tfast[t] != 0;
+          }
+          for (std::size_t j0 = G.j0a; j0 < G.j0b; ++j0) {
+            const std::size_t start = span_start(L, G, j0);
+            for (std::size_t i0 = 0; i0 < len; i0 += kWords) {
+              const std::size_t m = std::min(kWords, len - i0);
+              // tile the per-block constants over the chunk (t runs i0 mod inner, ...)
+              for (std::size_t i = 0, t = i0 % L.inner; i < m;) {
+                const std::size_t q = std::min(L.inner - t, m - i);
+                std::copy_n(&tE[t], q, &cE[i]);
+                std::copy_n(&tB[t], q, &cB[i]);
+                std::copy_n(&tD[t], q, &cD[i]);
+                i += q;
+                t = 0;
+              }
+              const std::uint32_t* R = words;
+              if constexpr (mf::is_stochastic(MODE))
+                R = span_random(rsrc, n, seed, offset, start + i0, m, rnd, words);
+              const float* xs = x + start + i0;
+              if (plain)
+                f32_lanes<MODE, false>(xs, ctmp, m, b.ef, plan, c0, n, R, any_quot, cE, cB, cD);
+              else
+                f32_lanes<MODE, true>(xs, ctmp, m, b.ef, plan, c0, n, R, any_quot, cE, cB, cD);
+              if (!all_fast) {
+                for (std::size_t i = 0, t = i0 % L.inner; i < m; ++i) {
+                  const mf::BlockScale& s = sc[t];
+                  if (!tfast[t]) {
+                    std::uint32_t c = 0;
+                    if (!s.is_nan) {
+                      std::uint32_t rv = 0;
+                      if constexpr (mf::is_stochastic(MODE)) rv = R[i];
+                      c = mf::block_element_code(b, plan, s, MODE, sat, n, parts_in(xs[i]), rv);
+                      acc |= std::uint32_t(c == mf::NO_CODE);
+                    }
+                    ctmp[i] = c;
+                  }
+                  t = t + 1 == L.inner ? 0 : t + 1;
+                }
+              }
+              Out* cs = codes + start + i0;
+              for (std::size_t i = 0; i < m; ++i) cs[i] = static_cast<Out>(ctmp[i]);
+            }
+          }
+          continue;
+        }
         // Blocks along the last axis with a power-of-two d: the float32 path.
         mf::FloatSpec fs = b.ef;
         const mf::BlockScale& s0 = sc[0];

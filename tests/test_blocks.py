@@ -284,6 +284,40 @@ def test_blocks_along_other_axes_and_2d_tiles():
     np.testing.assert_array_equal(mf.decode(got, bf2).shape, y.shape)
 
 
+@pytest.mark.parametrize("rounding", ["nearest_even", "stochastic_a"])
+@pytest.mark.parametrize("name", PRESETS)
+def test_float32_blocks_along_a_leading_axis_against_oracle(name, rounding):
+    """float32 input with blocks along axis 0 (the layout of a weight gradient's operands):
+    the C++ float32 path over spans of k * 37 elements in chunks that end mid-row, blocks
+    with Inf/NaN, subnormal and huge amax, zeros; expected from the oracle per column."""
+    bf = mf.format(name).replace(axis=0)
+    k = bf.block_size[0]
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((2 * k, 37)) * np.exp2(rng.integers(-20, 20, (2 * k, 37))))
+    x = x.astype(np.float32)
+    x[:, 3] = 0.0
+    x[5, 4] = np.inf
+    x[7, 6] = np.nan
+    x[:, 8] *= np.float32(2.0 ** -120)  # float32-subnormal amax
+    x[:, 9] *= np.float32(2.0 ** 100)
+    kw: dict = {}
+    if rounding != "nearest_even":
+        kw = dict(rounding=rounding, random_bits=8, seed=5)
+    got = mf.encode(x, bf, **kw)
+    d = odesc(bf)
+    T = tensor_of(bf, x.astype(np.float64))
+    R = None if not kw else O.random_stream(5, 0, x.size, 8).reshape(x.shape)
+    for B in range(2):
+        for t in range(37):
+            sl = slice(B * k, (B + 1) * k)
+            Rs = None if R is None else R[sl, t]
+            sc, cs = O.block_encode(d, x[sl, t].astype(np.float64).tolist(), T, rounding,
+                                    "finite" if bf.saturation is None else bf.saturation,
+                                    kw.get("random_bits"), Rs)
+            assert got.scales[B, t] == sc, (B, t)
+            assert got.codes[sl, t].tolist() == cs, (B, t)
+
+
 @pytest.mark.parametrize("name", PRESETS)
 def test_exhaustive_decode_every_element_code_by_every_scale_code(name):
     bf = mf.format(name)
