@@ -216,6 +216,27 @@ bool lane_consts(const mf::BlockScale& s, bool quot, bool fast, std::uint32_t& e
   return fast;
 }
 
+// Whether a block with a power-of-two d = 2^E can take the float32 path with E folded into
+// the element format's bias (the shifted format must still be one project_f32 handles).
+template <int MODE>
+bool pow2_fast(const mf::FloatSpec& f, const mf::BlockScale& s, int n) {
+  mf::FloatSpec fs = f;
+  fs.bias -= s.E;
+  fs.emin += s.E;
+  return s.pow2 && !s.is_nan && mf::f32_path_ok(fs, MODE, n);
+}
+
+// One element's code on the generic path (block.h), 0 under a NaN scale; a float element
+// format without the code it needs (NO_CODE) sets `acc`.
+template <int MODE, class In>
+std::uint32_t generic_code(const mf::BlockSpec& b, const mf::Plan& plan, const mf::BlockScale& s,
+                           int sat, int n, In v, std::uint32_t rv, std::uint32_t& acc) {
+  if (s.is_nan) return 0;
+  const std::uint32_t c = mf::block_element_code(b, plan, s, MODE, sat, n, parts_in(v), rv);
+  acc |= std::uint32_t(b.elem_kind == 0 && c == mf::NO_CODE);
+  return c;
+}
+
 // 1-D blocks along the last axis of float32 input with float elements: runs of up to
 // kWords elements (consecutive blocks of one row) at a time.  Pass 1 takes each block's amax
 // and scale; pass 2 is ONE vectorised loop over the run on the float32 path, each lane with
@@ -263,10 +284,7 @@ std::uint32_t encode_rows_f32(const float* x, Out* codes, std::uint32_t* scodes,
                               std::uint32_t(all == MB::kInf), b.scale_f32 ? a : mf::NO_CODE);
       acc |= std::uint32_t(sc[r].code == mf::NO_CODE);
       scodes[si + r] = sc[r].code;
-      mf::FloatSpec fs = f;
-      fs.bias -= sc[r].E;
-      fs.emin += sc[r].E;
-      fast[r] = std::uint32_t(sc[r].pow2 && !sc[r].is_nan && mf::f32_path_ok(fs, MODE, n));
+      fast[r] = std::uint32_t(pow2_fast<MODE>(f, sc[r], n));
       any_quot |= !sc[r].pow2 && !sc[r].is_nan && quot_ok;
     }
     // A run with a non-power-of-two d: every lane through the quotient proxy (a power-of-two
@@ -276,10 +294,11 @@ std::uint32_t encode_rows_f32(const float* x, Out* codes, std::uint32_t* scodes,
       std::uint32_t e = 0;
       double d = 1.0;
       fast[r] = lane_consts(sc[r], any_quot, fast[r] != 0, e, d);
-      for (std::size_t i = i0; i < i1; ++i) {
-        dE[i] = e;
-        dB[i] = e << f.man_bits;
-        dD[i] = d;
+      if (any_quot) {
+        std::fill(dD + i0, dD + i1, d);
+      } else {
+        std::fill(dE + i0, dE + i1, e);
+        std::fill(dB + i0, dB + i1, e << f.man_bits);
       }
     }
     const std::uint32_t* R = words;
@@ -290,14 +309,9 @@ std::uint32_t encode_rows_f32(const float* x, Out* codes, std::uint32_t* scodes,
       if (fast[r]) continue;
       const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
       for (std::size_t i = i0; i < i1; ++i) {
-        std::uint32_t c = 0;
-        if (!sc[r].is_nan) {
-          std::uint32_t rv = 0;
-          if constexpr (mf::is_stochastic(MODE)) rv = R[i];
-          c = mf::block_element_code(b, plan, sc[r], MODE, sat, n, parts_in(xs[i]), rv);
-          acc |= std::uint32_t(c == mf::NO_CODE);
-        }
-        tmp[i] = c;
+        std::uint32_t rv = 0;
+        if constexpr (mf::is_stochastic(MODE)) rv = R[i];
+        tmp[i] = generic_code<MODE>(b, plan, sc[r], sat, n, xs[i], rv, acc);
       }
     }
     Out* cs = codes + start;
@@ -305,6 +319,83 @@ std::uint32_t encode_rows_f32(const float* x, Out* codes, std::uint32_t* scodes,
     g += nrun;
   }
   return acc;
+}
+
+// Scratch of encode_inner_f32, allocated once per thread: each block's lane constants
+// (tE, tB, tD, tfast, indexed by t) and their tiling over one chunk (cE, cB, cD, codes ctmp).
+struct InnerScratch {
+  std::vector<std::uint32_t> tE, tB, tfast, cE, cB, ctmp;
+  std::vector<double> tD, cD;
+  explicit InnerScratch(std::size_t inner)
+      : tE(inner), tB(inner), tfast(inner), cE(inner ? kWords : 0), cB(inner ? kWords : 0),
+        ctmp(inner ? kWords : 0), tD(inner), cD(inner ? kWords : 0) {}
+};
+
+// Group G of float32 input with float elements and blocks along an axis before the last
+// (inner > 1: a block's elements are `inner` apart; its scales sc[0 .. inner) are known):
+// the float32 path over each contiguous span of `len` elements in chunks of kWords, lane i
+// with the constants of block t = i mod inner; lanes it cannot take are redone generically.
+template <int MODE, class Out>
+void encode_inner_f32(const float* x, Out* codes, const Layout& L, const Group& G,
+                      std::size_t len, const mf::BlockSpec& b, const mf::Plan& plan, bool plain,
+                      bool quot_ok, int sat, int n, int rsrc, std::uint64_t seed,
+                      std::uint64_t offset, const std::uint32_t* rnd,
+                      const std::vector<mf::BlockScale>& sc, InnerScratch& w,
+                      std::uint32_t& acc) {
+  const mf::F32Consts c0 = mf::make_f32_consts(b.ef);
+  alignas(64) std::uint32_t words[kWords];
+  bool any_quot = false;
+  for (std::size_t t = 0; t < L.inner; ++t) {
+    w.tfast[t] = std::uint32_t(pow2_fast<MODE>(b.ef, sc[t], n));
+    any_quot |= !sc[t].pow2 && !sc[t].is_nan && quot_ok;
+  }
+  bool all_fast = true;
+  for (std::size_t t = 0; t < L.inner; ++t) {
+    w.tfast[t] = lane_consts(sc[t], any_quot, w.tfast[t] != 0, w.tE[t], w.tD[t]);
+    w.tB[t] = w.tE[t] << b.ef.man_bits;
+    all_fast &= w.tfast[t] != 0;
+  }
+  for (std::size_t j0 = G.j0a; j0 < G.j0b; ++j0) {
+    const std::size_t start = span_start(L, G, j0);
+    for (std::size_t i0 = 0; i0 < len; i0 += kWords) {
+      const std::size_t m = std::min(kWords, len - i0);
+      // tile the constants f32_lanes reads over the chunk (t runs i0 mod inner, ...)
+      for (std::size_t i = 0, t = i0 % L.inner; i < m;) {
+        const std::size_t q = std::min(L.inner - t, m - i);
+        if (any_quot) {
+          std::copy_n(&w.tD[t], q, &w.cD[i]);
+        } else {
+          std::copy_n(&w.tE[t], q, &w.cE[i]);
+          std::copy_n(&w.tB[t], q, &w.cB[i]);
+        }
+        i += q;
+        t = 0;
+      }
+      const std::uint32_t* R = words;
+      if constexpr (mf::is_stochastic(MODE))
+        R = span_random(rsrc, n, seed, offset, start + i0, m, rnd, words);
+      const float* xs = x + start + i0;
+      std::uint32_t* tmp = w.ctmp.data();
+      if (plain)
+        f32_lanes<MODE, false>(xs, tmp, m, b.ef, plan, c0, n, R, any_quot, w.cE.data(),
+                               w.cB.data(), w.cD.data());
+      else
+        f32_lanes<MODE, true>(xs, tmp, m, b.ef, plan, c0, n, R, any_quot, w.cE.data(),
+                              w.cB.data(), w.cD.data());
+      if (!all_fast) {
+        for (std::size_t i = 0, t = i0 % L.inner; i < m; ++i) {
+          if (!w.tfast[t]) {
+            std::uint32_t rv = 0;
+            if constexpr (mf::is_stochastic(MODE)) rv = R[i];
+            tmp[i] = generic_code<MODE>(b, plan, sc[t], sat, n, xs[i], rv, acc);
+          }
+          t = t + 1 == L.inner ? 0 : t + 1;
+        }
+      }
+      Out* cs = codes + start + i0;
+      for (std::size_t i = 0; i < m; ++i) cs[i] = static_cast<Out>(tmp[i]);
+    }
+  }
 }
 
 template <int MODE, class In, class Out>
@@ -325,14 +416,7 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
     std::vector<U> amax(L.inner), maxall(L.inner);
     std::vector<mf::BlockScale> sc(L.inner);
     alignas(64) std::uint32_t words[kWords];
-    // the inner > 1 float32 path: per-block constants (tE, tB, tD, tfast) and their tiling
-    // over one chunk (cE, cB, cD), the chunk's codes (ctmp)
-    std::vector<std::uint32_t> tE(L.inner), tB(L.inner), tfast(L.inner);
-    std::vector<double> tD(L.inner);
-    alignas(64) std::uint32_t cE[kWords], cB[kWords], ctmp[kWords];
-    alignas(64) double cD[kWords];
-    const mf::F32Consts c0 = b.elem_kind == 0 ? mf::make_f32_consts(b.ef) : mf::F32Consts{};
-    (void)c0, (void)cE, (void)cB, (void)cD, (void)ctmp;
+    InnerScratch inner(std::is_same_v<In, float> && L.inner > 1 ? L.inner : 0);
     std::uint32_t acc = 0;
     if constexpr (std::is_same_v<In, float>) {
       if (L.inner == 1 && L.n0 == 1 && b.elem_kind == 0 && L.k1 <= kWords) {
@@ -381,65 +465,10 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
       }
       // Pass 2: the element codes (position of element = its flat index).
       if constexpr (std::is_same_v<In, float>) {
-        // Blocks along an axis before the last (inner > 1: a block's elements are `inner`
-        // apart): the float32 path over each contiguous span in chunks of kWords, lane i with
-        // the constants of block t = i mod inner; lanes it cannot take are redone below.
+        // Blocks along an axis before the last (inner > 1): the float32 path (encode_inner_f32).
         if (L.inner > 1 && b.elem_kind == 0) {
-          bool any_quot = false;
-          for (std::size_t t = 0; t < L.inner; ++t) {
-            mf::FloatSpec fs = b.ef;
-            fs.bias -= sc[t].E;
-            fs.emin += sc[t].E;
-            tfast[t] = std::uint32_t(sc[t].pow2 && !sc[t].is_nan && mf::f32_path_ok(fs, MODE, n));
-            any_quot |= !sc[t].pow2 && !sc[t].is_nan && quot_ok;
-          }
-          bool all_fast = true;
-          for (std::size_t t = 0; t < L.inner; ++t) {
-            tfast[t] = lane_consts(sc[t], any_quot, tfast[t] != 0, tE[t], tD[t]);
-            tB[t] = tE[t] << b.ef.man_bits;
-            all_fast &= tfast[t] != 0;
-          }
-          for (std::size_t j0 = G.j0a; j0 < G.j0b; ++j0) {
-            const std::size_t start = span_start(L, G, j0);
-            for (std::size_t i0 = 0; i0 < len; i0 += kWords) {
-              const std::size_t m = std::min(kWords, len - i0);
-              // tile the per-block constants over the chunk (t runs i0 mod inner, ...)
-              for (std::size_t i = 0, t = i0 % L.inner; i < m;) {
-                const std::size_t q = std::min(L.inner - t, m - i);
-                std::copy_n(&tE[t], q, &cE[i]);
-                std::copy_n(&tB[t], q, &cB[i]);
-                std::copy_n(&tD[t], q, &cD[i]);
-                i += q;
-                t = 0;
-              }
-              const std::uint32_t* R = words;
-              if constexpr (mf::is_stochastic(MODE))
-                R = span_random(rsrc, n, seed, offset, start + i0, m, rnd, words);
-              const float* xs = x + start + i0;
-              if (plain)
-                f32_lanes<MODE, false>(xs, ctmp, m, b.ef, plan, c0, n, R, any_quot, cE, cB, cD);
-              else
-                f32_lanes<MODE, true>(xs, ctmp, m, b.ef, plan, c0, n, R, any_quot, cE, cB, cD);
-              if (!all_fast) {
-                for (std::size_t i = 0, t = i0 % L.inner; i < m; ++i) {
-                  const mf::BlockScale& s = sc[t];
-                  if (!tfast[t]) {
-                    std::uint32_t c = 0;
-                    if (!s.is_nan) {
-                      std::uint32_t rv = 0;
-                      if constexpr (mf::is_stochastic(MODE)) rv = R[i];
-                      c = mf::block_element_code(b, plan, s, MODE, sat, n, parts_in(xs[i]), rv);
-                      acc |= std::uint32_t(c == mf::NO_CODE);
-                    }
-                    ctmp[i] = c;
-                  }
-                  t = t + 1 == L.inner ? 0 : t + 1;
-                }
-              }
-              Out* cs = codes + start + i0;
-              for (std::size_t i = 0; i < m; ++i) cs[i] = static_cast<Out>(ctmp[i]);
-            }
-          }
+          encode_inner_f32<MODE>(x, codes, L, G, len, b, plan, plain, quot_ok, sat, n, rsrc,
+                                 seed, offset, rnd, sc, inner, acc);
           continue;
         }
         // Blocks along the last axis with a power-of-two d: the float32 path.
@@ -482,12 +511,7 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
             std::uint32_t R = 0;
             if constexpr (mf::is_stochastic(MODE))
               R = rsrc == 2 ? rnd[start + i] : mf::top_bits(words[i - i0], n);
-            std::uint32_t c = 0;
-            if (!s.is_nan) {
-              c = mf::block_element_code(b, plan, s, MODE, sat, n, parts_in(xs[i]), R);
-              acc |= std::uint32_t(b.elem_kind == 0 && c == mf::NO_CODE);
-            }
-            cs[i] = static_cast<Out>(c);
+            cs[i] = static_cast<Out>(generic_code<MODE>(b, plan, s, sat, n, xs[i], R, acc));
             t = t + 1 == L.inner ? 0 : t + 1;
           }
         }
