@@ -288,8 +288,9 @@ def test_blocks_along_other_axes_and_2d_tiles():
 @pytest.mark.parametrize("name", PRESETS)
 def test_float32_blocks_along_a_leading_axis_against_oracle(name, rounding):
     """float32 input with blocks along axis 0 (the layout of a weight gradient's operands):
-    the C++ float32 path over spans of k * 37 elements in chunks that end mid-row, blocks
-    with Inf/NaN, subnormal and huge amax, zeros; expected from the oracle per column."""
+    the C++ float32 path over spans of k * 37 elements (for k = 32 a 1024-lane chunk ends
+    mid-row), blocks with Inf/NaN, subnormal and huge amax, zeros; expected from the oracle
+    per column."""
     bf = mf.format(name).replace(axis=0)
     k = bf.block_size[0]
     rng = np.random.default_rng(9)
