@@ -15,7 +15,7 @@ import numpy as np
 
 from . import blocks
 from . import rounding as rnd
-from .backends import cpu, cuda
+from .backends import cpu, cuda, cuda_fixed_lns
 from .formats import BlockFormat, FixedFormat, FloatFormat, FormatLike, LNSFormat, format
 from .projection import (  # noqa: F401 - re-exported: the codec's public helpers
     PARTS_DTYPE,
@@ -68,15 +68,15 @@ def encode(
                              offset=offset, random=random, flush_subnormals=flush_subnormals)
     if cuda.is_cupy_array(x):  # CuPy input: codes computed and returned on its device
         cuda.require()
-        if not isinstance(f, FloatFormat):
-            raise TypeError(f"the GPU backend encodes FloatFormat only, not {f}; "
-                            "use x.get() for fixed-point and LNS formats")
         p = resolve_projection(f, tuple(x.shape), rounding=rounding, saturation=saturation,
                                random_bits=random_bits, seed=seed, offset=offset,
                                random=random.get() if cuda.is_cupy_array(random) else random,
                                flush_subnormals=flush_subnormals)
-        return cuda.encode(x, f, p.mode, p.sat, p.nbits, p.flush, p.rsrc, p.seed, p.offset,
-                           p.random)  # type: ignore[no-any-return]
+        if isinstance(f, FloatFormat):
+            return cuda.encode(x, f, p.mode, p.sat, p.nbits, p.flush, p.rsrc, p.seed, p.offset,
+                               p.random)  # type: ignore[no-any-return]
+        return cuda_fixed_lns.encode(x, f, p.mode, p.sat, p.nbits, p.rsrc,  # type: ignore[no-any-return]
+                                     p.seed, p.offset, p.random)
     a = as_real_array(x)
     p = resolve_projection(f, a.shape, rounding=rounding, saturation=saturation,
                            random_bits=random_bits, seed=seed, offset=offset, random=random,
@@ -143,12 +143,9 @@ def decode(codes: Any, fmt: FormatLike, dtype: Any = np.float64) -> np.ndarray:
     return out if work == dt else out.astype(dt)
 
 
-def _decode_cupy(codes: Any, f: FloatFormat, dtype: Any) -> Any:
+def _decode_cupy(codes: Any, f: FloatFormat | FixedFormat | LNSFormat, dtype: Any) -> Any:
     """decode() of a CuPy array on its device (same checks as the CPU path)."""
     cuda.require()
-    if not isinstance(f, FloatFormat):
-        raise TypeError(f"the GPU backend decodes FloatFormat only, not {f}; "
-                        "use codes.get() for fixed-point and LNS formats")
     if codes.dtype.kind not in "iu":
         raise TypeError(f"codes must be an integer array, got dtype {codes.dtype}")
     dt = np.dtype(dtype)
@@ -160,7 +157,8 @@ def _decode_cupy(codes: Any, f: FloatFormat, dtype: Any) -> Any:
             raise ValueError(f"codes must be in 0..{f.num_codes - 1} for {f}")
         c = c.astype(f.dtype)
     work = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
-    out = cuda.decode(c, f, work)
+    out = cuda.decode(c, f, work) if isinstance(f, FloatFormat) else \
+        cuda_fixed_lns.decode(c, f, work)
     return out if work == dt else out.astype(dt)
 
 

@@ -10,7 +10,10 @@ compiles CUDA C++ on the CPU; it needs no driver and no device.  Each kernel sou
 - to cubin for ``sm_80`` and ``sm_90`` (CuPy's ``-arch=sm_XX`` path, the default when NVRTC knows
   the device's architecture), which runs NVRTC's built-in ptxas as well.
 
-The log must be empty of warnings in all four.  Every kernel (encode, decode and the 99
+The log must be empty of warnings in all four, and the PTX free of flushing (``.ftz``)
+instructions.  The fixed-point and LNS kernels of
+:func:`minifloat.backends.cuda_fixed_lns.kernel_sources` (with their ``--device-int128``) are
+compiled on every architecture.  Every kernel (encode, decode and the 99
 elementwise ``mf_arith_<op>_m<mode>`` kernels) is compiled for ``compute_80`` and ``sm_90``; to keep
 this file's runtime reasonable, ``compute_90`` and ``sm_80`` compile every encode/decode kernel
 and the elementwise kernels of every operation in a representative set of modes
@@ -28,7 +31,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from minifloat.backends import cuda
+from minifloat.backends import cuda, cuda_fixed_lns
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nvrtc_ctypes  # noqa: E402
@@ -93,7 +96,9 @@ def distinct_sources(arch: str) -> list[tuple[str, str, tuple[str, ...]]]:
     identical (source, options) pairs compiled once."""
     seen: set[tuple[str, tuple[str, ...]]] = set()
     out = []
-    for (kind, key), (name, src, opts) in zip(cuda.kernel_keys(), cuda.kernel_sources()):
+    keyed = [*zip(cuda.kernel_keys(), cuda.kernel_sources()),
+             *zip(cuda_fixed_lns.kernel_keys(), cuda_fixed_lns.kernel_sources())]
+    for (kind, key), (name, src, opts) in keyed:
         if kind == "arith" and arch not in FULL_ARCHS and key[1] not in ARITH_SUBSET_MODES:
             continue
         if (src, opts) not in seen:
@@ -113,12 +118,18 @@ def test_kernel_list_is_complete() -> None:
     assert len(names) == len(set(names)) == n_enc + n_dec + n_arith == 191
     assert "mf_encode_uint64_uint16_m10" in names and "mf_decode_uint8_float64" in names
     assert "mf_arith_fma_m10" in names and "mf_arith_positive_m0" in names
-    assert len(distinct_sources("compute_80")) == 191
+    # fixed point: 4 inputs x 3 code dtypes + 3 x 2 decodes; LNS: 4 x 2 + 2 x 2
+    n_fl = len(cuda_fixed_lns.kernel_sources())
+    assert n_fl == 18 + 12
+    assert len(distinct_sources("compute_80")) == 191 + n_fl
     assert len(distinct_sources("sm_80")) == n_enc + n_dec + len(cuda.ARITH_OPS) * len(
-        ARITH_SUBSET_MODES)
+        ARITH_SUBSET_MODES) + n_fl
     for name, src, opts in cuda.kernel_sources():
         assert f" {name}(" in src
         assert opts == cuda.compile_options()
+    for name, src, opts in cuda_fixed_lns.kernel_sources():
+        assert f" {name}(" in src and '#include "minifloat/lns.h"' in src
+        assert opts == (*cuda.compile_options(), "--device-int128")
 
 
 @pytest.mark.parametrize("arch", PTX_ARCHS + CUBIN_ARCHS)
@@ -129,6 +140,11 @@ def test_every_kernel_compiles(arch: str) -> None:
         r = compile_or_fail(name, src, opts, arch)
         # the kernel is in the PTX under its extern "C" name
         assert f".entry {name}(" in r.ptx, name
+        # CuPy's -ftz=true flushes float32 subnormals in every f32 instruction that has an
+        # .ftz form; the kernels must contain none (float32 stores go through integer
+        # arithmetic: mf::binary32_bits_rne), or a GPU result could differ from the CPU's.
+        flushing = [ln.strip() for ln in r.ptx.splitlines() if ".ftz" in ln]
+        assert not flushing, (name, flushing[:3])
         if arch.startswith("sm_"):
             assert r.cubin_size > 0, name
     dt = time.perf_counter() - t0
@@ -147,6 +163,11 @@ def test_all_kernels_in_one_file(arch: str) -> None:
     parts += [cuda.kernel_text(kind, key)[1] for kind, key in keys]
     r = compile_or_fail("all_kernels", "\n".join(parts), cuda.compile_options(), arch)
     assert r.ptx.count(".entry ") == len(keys)
+    fl_keys = cuda_fixed_lns.kernel_keys()
+    text = "\n".join([cuda_fixed_lns.prologue_source()] +
+                     [cuda_fixed_lns.kernel_text(w, k)[1] for w, k in fl_keys])
+    r = compile_or_fail("all_fixed_lns", text, cuda_fixed_lns.compile_options(), arch)
+    assert r.ptx.count(".entry ") == len(fl_keys)
 
 
 # ------------------------------------------------------------------ self-tests of the check

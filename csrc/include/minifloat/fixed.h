@@ -15,8 +15,13 @@
 
 namespace mf {
 
-// gcc, clang and NVRTC (CUDA >= 11.5) all provide 128-bit integers.
+// gcc, clang and NVRTC (CUDA >= 11.5) all provide 128-bit integers; NVRTC rejects GCC's
+// __extension__ keyword (which only keeps -Wpedantic quiet on the host).
+#if defined(__CUDACC_RTC__)
+typedef unsigned __int128 u128;
+#else
 __extension__ typedef unsigned __int128 u128;
+#endif
 
 constexpr int32_t SAT_WRAP = 4;  // fixed point only: keep the low `bits` bits (mod 2^bits)
 
