@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .backends import cuda as _cuda
 from .codec import decode, encode
 from .formats import BlockFormat, FloatFormat, FormatLike, format
 
@@ -38,6 +39,45 @@ _VALUE_UFUNCS = {  # exact on decoded values, bool results
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "isnan", "isinf",
     "isfinite", "signbit",
 }
+
+
+def device_of(codes: Any) -> str:
+    """``"cpu"`` for NumPy codes, ``"cuda:N"`` for CuPy codes on GPU N (decided without
+    importing CuPy)."""
+    return f"cuda:{int(codes.device.id)}" if _cuda.is_cupy_array(codes) else "cpu"
+
+
+def parse_device(device: Any) -> tuple[str, int]:
+    """``("cpu", 0)`` or ``("cuda", N)`` for a device name: ``"cpu"``, ``"cuda"`` (the current
+    GPU) or ``"cuda:N"``; ValueError naming the allowed values otherwise."""
+    if isinstance(device, str):
+        if device == "cpu":
+            return "cpu", 0
+        if device == "cuda":
+            return "cuda", -1
+        head, _, num = device.partition(":")
+        if head == "cuda" and num.isdigit():
+            return "cuda", int(num)
+    raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N' (N a GPU number), got "
+                     f"{device!r}")
+
+
+def same_device(arrays: list[Any], what: str) -> str:
+    """The device all MiniArrays in ``arrays`` are on; ValueError naming two of them when they
+    differ (NumPy and CuPy arrays are never mixed implicitly)."""
+    devices = list(dict.fromkeys(a.device for a in arrays if isinstance(a, MiniArray)))
+    if len(devices) > 1:
+        raise ValueError(f"{what}: operands are on different devices ({devices[0]} and "
+                         f"{devices[1]}); move them with .to_device(...) first")
+    return devices[0] if devices else "cpu"
+
+
+def host_only(what: str, *arrays: Any) -> None:
+    """TypeError when a MiniArray among ``arrays`` is on a GPU: ``what`` has no GPU kernel."""
+    for a in arrays:
+        if isinstance(a, MiniArray) and a.device != "cpu":
+            raise TypeError(f"{what} of a MiniArray on {a.device} has no GPU kernel yet; "
+                            "move it with a.get() (or a.to_device('cpu')) first")
 
 
 def _handler(name: str) -> Callable[..., Any]:
@@ -119,7 +159,39 @@ class MiniArray(ArrayOperators):
     @property
     def nbytes(self) -> int:
         """Bytes of code storage (1 per element up to 8 bits, else 2)."""
-        return self._codes.nbytes
+        return int(self._codes.nbytes)
+
+    # ---- device placement ----
+    @property
+    def device(self) -> str:
+        """Where the codes are: ``"cpu"`` (a NumPy array) or ``"cuda:N"`` (a CuPy array on
+        GPU N)."""
+        return device_of(self._codes)
+
+    def to_device(self, device: str) -> MiniArray:
+        """The same values on ``device`` (``"cpu"``, ``"cuda"`` for the current GPU, or
+        ``"cuda:N"``): the codes are copied, never re-rounded; ``self`` when already there.
+
+        Raises:
+            ValueError: an unknown device name.
+            ImportError / RuntimeError: a GPU device without CuPy or without a GPU.
+        """
+        kind, num = parse_device(device)
+        if kind == "cpu":
+            if self.device == "cpu":
+                return self
+            host: np.ndarray = self._codes.get()  # type: ignore[attr-defined]
+            return MiniArray(host, self._format)
+        cp = _cuda.require()
+        target = int(cp.cuda.runtime.getDevice()) if num < 0 else num
+        if self.device == f"cuda:{target}":
+            return self
+        with cp.cuda.Device(target):
+            return MiniArray(cp.asarray(self._codes), self._format)
+
+    def get(self) -> MiniArray:
+        """This array on the CPU (as CuPy's ``ndarray.get``): ``self.to_device("cpu")``."""
+        return self.to_device("cpu")
 
     @property
     def T(self) -> MiniArray:  # noqa: N802 - NumPy's name
@@ -140,11 +212,18 @@ class MiniArray(ArrayOperators):
         """Assign; values that are not MiniArrays of this format are projected into it
         (with the context's projection settings)."""
         if isinstance(value, MiniArray):
+            same_device([self, value], "assignment")
             if value.format != self._format:
                 value = value.astype(self._format)
             self._codes[_index(key)] = value.codes
-        else:
-            self._codes[_index(key)] = encode(value, self._format)
+            return
+        codes = encode(value, self._format)
+        if device_of(codes) != self.device:
+            if self.device == "cpu" or np.ndim(codes) != 0:
+                raise ValueError(f"assignment: the value is on {device_of(codes)}, the array "
+                                 f"on {self.device}; move it with .to_device(...) first")
+            codes = _cuda.require().asarray(codes)  # a scalar's code moves to the GPU
+        self._codes[_index(key)] = codes
 
     # ---- views and copies ----
     def reshape(self, *shape: Any, order: Any = "C") -> MiniArray:
@@ -178,12 +257,18 @@ class MiniArray(ArrayOperators):
         return self.values(np.float64).tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self.device != "cpu":
+            raise TypeError(f"this MiniArray is on {self.device}: implicit conversion to a "
+                            "NumPy array is not allowed (as in CuPy); use a.get() or "
+                            "a.values() (a CuPy array)")
         v = self.values()
         return v if dtype is None else v.astype(dtype)
 
     def __repr__(self) -> str:
-        return f"MiniArray({np.array2string(self.values(np.float64), separator=', ')}, " \
-               f"format={self._format})"
+        host = self.get()
+        where = "" if self.device == "cpu" else f", device='{self.device}'"
+        return f"MiniArray({np.array2string(host.values(np.float64), separator=', ')}, " \
+               f"format={self._format}{where})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (MiniArray, (self._codes, self._format))
@@ -195,6 +280,7 @@ class MiniArray(ArrayOperators):
         if isinstance(out, tuple):
             out = out[0] if len(out) == 1 else out
         where = kwargs.pop("where", True)
+        same_device([*inputs, out], ufunc.__name__)
         if method == "reduce":
             if name not in ("add", "maximum", "minimum"):
                 raise TypeError(f"{name}.reduce is not supported on MiniArray; "
@@ -203,6 +289,7 @@ class MiniArray(ArrayOperators):
             keepdims = kwargs.pop("keepdims", False)
             if kwargs or out is not None or where is not True:
                 raise TypeError(f"{name}.reduce supports axis= and keepdims= only")
+            host_only(f"{name}.reduce", inputs[0])
             if name == "add":
                 return _handler("sum")(inputs[0], axis=axis, keepdims=keepdims)
             return _handler("extreme")(inputs[0], name, axis=axis, keepdims=keepdims)
@@ -217,6 +304,7 @@ class MiniArray(ArrayOperators):
         if name == "matmul":
             if out is not None or where is not True:
                 raise TypeError("matmul: out= and where= are not supported on MiniArray")
+            host_only("matmul", *inputs)
             return _handler("matmul")(*inputs)
         if name in _VALUE_UFUNCS:
             vals = [decode(x.codes, x.format) if isinstance(x, MiniArray) else x
@@ -232,6 +320,7 @@ class MiniArray(ArrayOperators):
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         impl = FUNCTIONS.get(func)
+        host_only(f"{func.__module__}.{func.__name__}", *args, *kwargs.values())
         if impl is None:
             raise TypeError(f"{func.__module__}.{func.__name__} is not supported on MiniArray; "
                             "use np.asarray(a) to work on the decoded float values")
@@ -240,30 +329,36 @@ class MiniArray(ArrayOperators):
 
     def sum(self, axis: Any = None, **kw: Any) -> MiniArray:
         """Sum with the accumulation rules of :func:`minifloat.linalg.sum`."""
+        host_only("sum", self)
         return _handler("sum")(self, axis=axis, **kw)  # type: ignore[no-any-return]
 
     def mean(self, axis: Any = None, **kw: Any) -> MiniArray:
         """Mean: the accumulated sum divided by the count, rounded once."""
+        host_only("mean", self)
         return _handler("mean")(self, axis=axis, **kw)  # type: ignore[no-any-return]
 
     def max(self, axis: Any = None, keepdims: bool = False) -> MiniArray:
         """Largest value (NaN propagates)."""
+        host_only("max", self)
         return _handler("extreme")(self, "maximum", axis=axis,  # type: ignore[no-any-return]
                                    keepdims=keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False) -> MiniArray:
         """Smallest value (NaN propagates)."""
+        host_only("min", self)
         return _handler("extreme")(self, "minimum", axis=axis,  # type: ignore[no-any-return]
                                    keepdims=keepdims)
 
     def dot(self, other: Any, **kw: Any) -> MiniArray:
         """Dot product (see :func:`minifloat.linalg.dot`)."""
+        host_only("dot", self, other)
         return _handler("dot")(self, other, **kw)  # type: ignore[no-any-return]
 
     def to_ml_dtypes(self) -> np.ndarray:
         """Zero-copy view as the ml_dtypes array type of the same format."""
         import ml_dtypes
 
+        host_only("to_ml_dtypes", self)
         name = self._format.name
         if name not in _ML_DTYPES_VIEWABLE or self._format != format(name):
             raise ValueError(f"{self._format} is not an ml_dtypes type")
@@ -315,10 +410,10 @@ def asarray(x: Any, fmt: FormatLike | None = None, **projection: Any) -> MiniArr
 def from_codes(codes: Any, fmt: FormatLike) -> MiniArray:
     """A MiniArray over existing codes (no rounding; codes are checked to be in range)."""
     f = format(fmt)
-    c = np.asarray(codes)
+    c = codes if _cuda.is_cupy_array(codes) else np.asarray(codes)  # CuPy codes stay there
     if c.dtype.kind not in "iu":
         raise TypeError(f"codes must be integers, got dtype {c.dtype}")
-    if c.size and (c.min() < 0 or c.max() >= f.num_codes):
+    if c.size and (int(c.min()) < 0 or int(c.max()) >= f.num_codes):
         raise ValueError(f"codes must be in 0..{f.num_codes - 1} for {f}")
     if c.dtype != f.dtype:
         c = c.astype(f.dtype)

@@ -20,7 +20,7 @@ import numpy as np
 from . import _core
 from .arith import lns as _lns
 from .arith import number_system
-from .array import HANDLERS, MiniArray, asarray, from_codes
+from .array import HANDLERS, MiniArray, asarray, device_of, from_codes, host_only, same_device
 from .codec import decode, encode, resolve_projection
 from .formats import FloatFormat, FormatLike, LNSFormat, format
 from .rounding import STOCHASTIC, current
@@ -107,6 +107,10 @@ def apply(name: str, *operands: Any, out_format: FormatLike | None = None,
             raise TypeError("out must be a MiniArray")
         if out_format is None and out.format != fo:
             fo = out.format
+    device = _operand_device(name, operands, arrays, out)
+    if device != "cpu":
+        return _apply_on_gpu(name, [_on(a, device) for a in arrays], fo, out, where,
+                             projection)
     codes = np.broadcast_arrays(*[a.codes for a in arrays])
     shape = codes[0].shape
     fmts = [a.format for a in arrays]
@@ -140,6 +144,47 @@ def apply(name: str, *operands: Any, out_format: FormatLike | None = None,
     if out.format != fo:
         raise ValueError(f"out has format {out.format}, the result is {fo}")
     np.copyto(out.codes, result, where=np.asarray(where, dtype=bool))
+    return out
+
+
+def _operand_device(name: str, operands: tuple[Any, ...], arrays: list[MiniArray],
+                    out: MiniArray | None) -> str:
+    """The device the operation runs on: that of its MiniArray and CuPy operands (and out=),
+    which must agree; Python scalars (0-d operands) follow the others."""
+    placed = [a for o, a in zip(operands, arrays)
+              if isinstance(o, MiniArray) or device_of(o) != "cpu" or np.ndim(o) != 0]
+    return same_device([*placed, *([out] if out is not None else [])], name)
+
+
+def _on(a: MiniArray, device: str) -> MiniArray:
+    """``a`` on ``device`` (only 0-d operands move: _operand_device checked the others)."""
+    return a if a.device == device else a.to_device(device)
+
+
+def _apply_on_gpu(name: str, arrays: list[MiniArray], fo: Any, out: MiniArray | None,
+                  where: Any, projection: dict[str, Any]) -> MiniArray:
+    """apply() on CuPy codes: the elementwise kernel of minifloat.backends.cuda (the same
+    exact operation and projection as the CPU, Philox positions by flat result index)."""
+    from .backends import cuda
+
+    fmts = [a.format for a in arrays]
+    if not all(isinstance(f, FloatFormat) for f in [*fmts, fo]):
+        raise TypeError(f"{name} of fixed-point or LNS MiniArrays has no GPU kernel yet; move "
+                        "the operands with .get() first")
+    if out is None and where is not True:
+        raise ValueError("where= needs out= (elements outside the mask would be undefined)")
+    shape = np.broadcast_shapes(*[a.shape for a in arrays])
+    p = resolve_projection(fo, shape, **projection)
+    ops3: list[Any] = [(a.codes, a.format) for a in arrays] + [(None, None)] * (3 - len(arrays))
+    result = cuda.elementwise(name, ops3[0][0], ops3[0][1], ops3[1][0], ops3[1][1], ops3[2][0],
+                              ops3[2][1], fo, p.mode, p.sat, p.nbits, p.flush, p.rsrc, p.seed,
+                              p.offset, p.random)
+    if out is None:
+        return MiniArray(result, fo)
+    if out.format != fo:
+        raise ValueError(f"out has format {out.format}, the result is {fo}")
+    cp = cuda.require()
+    cp.copyto(out.codes, result, where=cp.asarray(where, dtype=bool))
     return out
 
 
@@ -205,7 +250,9 @@ def reciprocal(a: Any, out_format: FormatLike | None = None, **kw: Any) -> MiniA
     if isinstance(a.format, FloatFormat):
         one = from_codes(np.full(a.shape, 0x3C00, dtype=np.uint16), _ONE)  # exactly 1.0
     else:
+        host_only("reciprocal", a)
         one = from_codes(*number_system([a.format]).ones_like_codes(a.shape))
+    one = one if a.device == "cpu" else one.to_device(a.device)
     return apply("divide", one, a, out_format=out_format or a.format, **kw)
 
 
@@ -216,6 +263,7 @@ def _lns_add_for(fmts: list[Any], lns_add: Any) -> Any:
 
 def _select(name: str, a: Any, b: Any, out_format: FormatLike | None,
             out: MiniArray | None, where: Any) -> MiniArray:
+    host_only(name, a, b, out)
     arrays, fo = operand_formats((a, b), out_format)
     va, vb = (np.asarray(decode(x.codes, x.format)) for x in arrays)
     fn = {"maximum": np.maximum, "minimum": np.minimum, "fmax": np.fmax, "fmin": np.fmin}[name]
@@ -266,6 +314,7 @@ def fmin(a: Any, b: Any, *, out_format: FormatLike | None = None,
 
 def sign(a: MiniArray) -> MiniArray:
     """-1, 0 or +1 (NaN for NaN) in a's format."""
+    host_only("sign", a)
     return asarray(np.sign(decode(a.codes, a.format)), a.format)
 
 
@@ -276,6 +325,7 @@ def power(a: Any, k: int, **projection: Any) -> Any:
         raise TypeError("power needs an LNS MiniArray")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an int, got {type(k).__name__}")
+    host_only("power", a)
     f = a.format
     p = resolve_projection(cast(Any, f), a.shape, **projection)
     out = np.empty(a.shape, dtype=f.dtype)
