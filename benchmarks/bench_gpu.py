@@ -19,8 +19,10 @@ k uniform in [-12, 8], so subnormals, normals and overflow all occur):
 - ``torch``: ``tensor.to(torch.float8_e4m3fn)`` on the same CUDA array (if torch with CUDA is
   importable); "vs torch" on an encode row = torch's time / its time (> 1: faster than torch),
   and the script reports which minifloat saturation gives torch's codes;
-- ``cupy.matmul`` float32 (M x M x M): a reference only, reported in TFLOP/s.  The minifloat
-  matmul kernel (emulated accumulation on the GPU) is not yet written.
+- ``cupy.matmul`` float32 (M x M x M): a reference only, reported in TFLOP/s.
+- ``mf.matmul`` of E4M3 MiniArrays on the GPU (``--mf-matmul-n``, default 1024) with the
+  float32 and the float16 accumulator: the generic contraction kernel of
+  ``minifloat/backends/cuda_linalg.py``, first checked against the CPU on 64 rows.
 
 Times are CUDA-event times of one call, best of ``--repeat`` after a warm-up call (which also
 compiles the kernels).  Before timing, the first 2**20 elements of every minifloat row are
@@ -99,17 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=1 << 28, help="elements (default 2**28)")
     ap.add_argument("--repeat", type=int, default=10, help="timed calls per row (best kept)")
     ap.add_argument("--matmul-n", type=int, default=8192, help="M of the float32 M x M matmul")
-    ap.add_argument("--quick", action="store_true", help="4M elements, 3 repeats, M = 2048")
+    ap.add_argument("--mf-matmul-n", type=int, default=1024,
+                    help="M of the minifloat E4M3 M x M x M products (default 1024)")
+    ap.add_argument("--quick", action="store_true",
+                    help="4M elements, 3 repeats, M = 2048, minifloat products 256")
     args = ap.parse_args(argv)
-    if args.n < 1 or args.repeat < 1 or args.matmul_n < 1:
-        ap.error("--n, --repeat and --matmul-n must be positive")
+    if args.n < 1 or args.repeat < 1 or args.matmul_n < 1 or args.mf_matmul_n < 1:
+        ap.error("--n, --repeat, --matmul-n and --mf-matmul-n must be positive")
     cp = _require_gpu()
 
     import minifloat as mf
     from minifloat.backends import cuda
 
     if args.quick:
-        args.n, args.repeat, args.matmul_n = 1 << 22, 3, 2048
+        args.n, args.repeat, args.matmul_n, args.mf_matmul_n = 1 << 22, 3, 2048, 256
     n = fitting_size(cp, args.n)
     f = mf.format("e4m3")
     props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
@@ -212,8 +217,28 @@ def main(argv: list[str] | None = None) -> int:
     t_mm = best_ms(cp, lambda: cp.matmul(a, b), args.repeat)
     print(f"{'cupy.matmul float32 ' + f'{m}x{m}x{m}':<38} {'':>6} {t_mm:9.3f} "
           f"{2 * m**3 / (t_mm * 1e-3) / 1e12:8.2f} TFLOP/s (reference only)")
-    notes.append("the minifloat matmul kernel (emulated accumulation) is not yet written; "
-                 "cupy.matmul is shown as the float32 reference")
+    # minifloat products (the generic contraction kernel, cuda_linalg.py), checked against the
+    # CPU on a 64-row slice first
+    q = args.mf_matmul_n
+    qa = mf.asarray(rs.standard_normal((q, q), dtype=cp.float32), f)
+    qb = mf.asarray(rs.standard_normal((q, q), dtype=cp.float32), f)
+    cpu_a, cpu_b = qa[:64].get(), qb.get()
+    for acc in ("float32", "float16"):
+        g = mf.matmul(qa[:64], qb, accumulator=acc).codes.get()
+        if not np.array_equal(g, mf.matmul(cpu_a, cpu_b, accumulator=acc).codes):
+            print(f"ERROR: GPU != CPU for the E4M3 product with accumulator={acc}",
+                  file=sys.stderr)
+            return 1
+        t = best_ms(cp, lambda acc=acc: mf.matmul(qa, qb, accumulator=acc),
+                    max(1, min(args.repeat, 3)))
+        ref_ms = best_ms(cp, lambda: cp.matmul(a[:q, :q], b[:q, :q]), args.repeat) \
+            if q <= m else float("nan")
+        print(f"{f'mf.matmul E4M3 acc={acc} {q}^3':<38} {'':>6} {t:9.3f} "
+              f"{2 * q**3 / (t * 1e-3) / 1e9:8.2f} GFLOP/s; cupy float32 same size "
+              f"{ref_ms:.3f} ms: {t / ref_ms:.0f}x slower")
+    notes.append("mf.matmul rows: the generic contraction kernel (one thread per output, no "
+                 "tiling, exact products, every addition rounded by project.h), checked == CPU "
+                 "on 64 rows; cupy.matmul float32 rows are the reference")
     notes.append("vs copy: GB/s / copy GB/s; vs torch: torch ms / this ms (> 1: faster)")
     print()
     for s in notes:

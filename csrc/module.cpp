@@ -16,6 +16,7 @@
 #include "minifloat/project_f32.h"
 #include "minifloat/random.h"
 #include "contract_args.h"
+#include "minifloat/contract.h"
 #include "gemm_f32.h"
 #include "parallel.h"
 
@@ -368,101 +369,41 @@ struct ContractArgs : ContractShape {
   int32_t e0, limbs;
 };
 
-// The accumulator as a value type: Acc::State, zero(), add(state, term, step), exact(state).
-struct AccFormat {
-  FloatSpec spec;
-  mf::Plan plan;
-  int mode, n, rsrc;
-  std::uint64_t seed, offset;
-  using State = mf::Exact;
-  State zero() const { return mf::make_exact(mf::IN_ZERO, 0, 0, 0); }
-  State add(const State& s, const mf::Exact& t, std::uint64_t pos) const {
-    std::uint32_t R = 0;
-    if (rsrc == 1) R = mf::top_bits(mf::philox_word(seed, offset + pos), n);
-    const std::uint32_t code =
-        mf::project<std::uint64_t>(spec, plan, mode, n, mf::exact_add(s, t, mode), R);
-    return mf::exact_of_code(spec, code);
-  }
-  mf::Exact exact(const State& s) const { return s; }
-};
-template <class F> struct AccFloat {
-  using State = F;
-  State zero() const { return F(0); }
-  // t is exactly representable in F (checked by the caller), so this is one IEEE rounding.
-  State add(const State& s, const mf::Exact& t, std::uint64_t) const {
-    return s + static_cast<F>(exact_to_double(t));
-  }
-  // Arithmetic NaNs are the canonical +NaN (as in arith.h), whatever sign the FPU gave.
-  mf::Exact exact(const State& s) const {
-    return s != s ? mf::exact_nan() : mf::parts_of(static_cast<double>(s));
-  }
-  static double exact_to_double(const mf::Exact& t) {
-    const double inf = mf::double_of(0x7FF0000000000000ull);
-    if (t.cls == mf::IN_NAN) return mf::double_of(0x7FF8000000000000ull);
-    if (t.cls == mf::IN_INF) return t.neg ? -inf : inf;
-    if (t.cls == mf::IN_ZERO) return t.neg ? -0.0 : 0.0;
-    // sig < 2^53 and the exponent in range (checked by the caller): both factors exact.
-    const double v = static_cast<double>(t.sig) * mf::pow2(t.e_lsb);
-    return t.neg ? -v : v;
-  }
-};
-
-template <class Acc>
-typename Acc::State reduce_terms(const Acc& acc, const ContractArgs& c, const mf::Exact* terms,
-                                 std::uint64_t pos0) {
-  using State = typename Acc::State;
-  std::vector<State> sums(c.pairwise ? std::size_t(c.K / c.block + 1) : 0u);
-  return mf::reduce_in_order(
-      c.K, c.pairwise, c.block, pos0, acc.zero(),
-      [&](const State& s, int k, std::uint64_t pos) { return acc.add(s, terms[k], pos); },
-      [&](const State& a, const State& b, std::uint64_t pos) {
-        return acc.add(a, acc.exact(b), pos);
-      },
-      sums.data());
-}
-
+// One output per element, computed by mf::contract_one (contract.h, shared with the GPU).
 template <class Out>
 bool contract_loop(const ContractArgs& c, Out* out, std::size_t M) {
   const std::size_t total = M * static_cast<std::size_t>(c.N);
   std::atomic<bool> bad{false};
+  mf::ContractSpec cs;
+  cs.fa = c.fa;
+  cs.fb = c.fb;
+  cs.facc = c.facc;
+  cs.fo = c.fo;
+  cs.K = c.K;
+  cs.N = c.N;
+  cs.acc = c.acc;
+  cs.mode = c.mode;
+  cs.sat = c.sat;
+  cs.n = c.n;
+  cs.flush = c.flush;
+  cs.rsrc = c.rsrc;
+  cs.pairwise = c.pairwise;
+  cs.block = c.block;
+  cs.e0 = c.e0;
+  cs.limbs = c.limbs;
+  cs.seed = c.seed;
+  cs.offset = c.offset;
+  cs.total_steps = c.total_steps;
   const mf::Plan out_plan = mf::make_plan(c.fo, c.mode, c.sat, c.flush);
+  const std::size_t nsums = c.pairwise ? std::size_t(c.K / c.block + 1) : 1u;
   py::gil_scoped_release nogil;
   mfcpu::parallel_for(total, [&](std::size_t b0, std::size_t e0) {
-    std::vector<mf::Exact> terms(static_cast<std::size_t>(std::max(c.K, 1)));
+    std::vector<mf::Exact> xs(nsums);
+    std::vector<double> ds(nsums);
     std::uint32_t badacc = 0;
     for (std::size_t o = b0; o < e0; ++o) {
-      const std::size_t i = o / c.N, j = o % c.N;
-      for (int k = 0; k < c.K; ++k) {
-        const mf::Exact a = mf::exact_of_code(c.fa, c.A[i * c.K + k]);
-        terms[k] = c.B ? mf::exact_mul(a, mf::exact_of_code(c.fb, c.B[k * std::size_t(c.N) + j]))
-                       : a;
-      }
-      const std::uint64_t pos0 = o * std::uint64_t(c.K);
-      mf::Exact value;
-      if (c.acc == mf::ACC_EXACT) {
-        mf::Kulisch kacc;
-        mf::kulisch_init(kacc, c.e0, c.limbs);
-        for (int k = 0; k < c.K; ++k) mf::kulisch_add(kacc, terms[k]);
-        value = mf::kulisch_value(kacc, c.mode);
-      } else if (c.acc == mf::ACC_FORMAT) {
-        AccFormat acc{c.facc, mf::make_plan(c.facc, c.mode, c.sat, c.flush), c.mode, c.n, c.rsrc,
-                      c.seed, c.offset};
-        value = acc.exact(reduce_terms(acc, c, terms.data(), pos0));
-      } else if (c.acc == mf::ACC_FLOAT32) {
-        // IEEE binary32 with round-to-nearest-even, whatever the products are: the
-        // accumulator of fp32-accumulating hardware.
-        const FloatSpec b32 = mf::make_float_spec(8, 23, 127, 1, 1, 1, mf::NAN_IEEE, 1);
-        AccFormat acc{b32, mf::make_plan(b32, mf::NEAREST_EVEN, mf::SAT_NONE, 0),
-                      mf::NEAREST_EVEN, 0, 0, 0, 0};
-        value = acc.exact(reduce_terms(acc, c, terms.data(), pos0));
-      } else {
-        AccFloat<double> acc;
-        value = acc.exact(reduce_terms(acc, c, terms.data(), pos0));
-      }
-      std::uint32_t R = 0;
-      if (c.rsrc == 1)
-        R = mf::top_bits(mf::philox_word(c.seed, c.offset + c.total_steps + o), c.n);
-      const std::uint32_t code = mf::project<std::uint64_t>(c.fo, out_plan, c.mode, c.n, value, R);
+      const std::uint32_t code = mf::contract_one(cs, out_plan, c.A, c.B, o, xs.data(),
+                                                  ds.data());
       badacc |= std::uint32_t(code == mf::NO_CODE);
       out[o] = static_cast<Out>(code);
     }

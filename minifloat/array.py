@@ -304,7 +304,6 @@ class MiniArray(ArrayOperators):
         if name == "matmul":
             if out is not None or where is not True:
                 raise TypeError("matmul: out= and where= are not supported on MiniArray")
-            host_only("matmul", *inputs)
             return _handler("matmul")(*inputs)
         if name in _VALUE_UFUNCS:
             vals = [decode(x.codes, x.format) if isinstance(x, MiniArray) else x
@@ -351,7 +350,6 @@ class MiniArray(ArrayOperators):
 
     def dot(self, other: Any, **kw: Any) -> MiniArray:
         """Dot product (see :func:`minifloat.linalg.dot`)."""
-        host_only("dot", self, other)
         return _handler("dot")(self, other, **kw)  # type: ignore[no-any-return]
 
     def to_ml_dtypes(self) -> np.ndarray:

@@ -29,11 +29,11 @@ import numpy as np
 from . import _core
 from .arith import lns as _lns
 from .arith import number_system
-from .array import FUNCTIONS, HANDLERS, MiniArray, asarray, from_codes
-from .backends import cpu
+from .array import FUNCTIONS, HANDLERS, MiniArray, asarray, from_codes, host_only, same_device
+from .backends import cpu, cuda, cuda_linalg
 from .block_array import BlockArray
 from .blocks import BlockCodes, check_codes, value_table
-from .codec import decode, encode, resolve_projection
+from .codec import Projection, decode, encode, encode_resolved, resolve_projection
 from .formats import BlockFormat, FloatFormat, FormatLike, format
 from .formats.lns_add import LinearBins
 from .ops import divide, maximum, minimum, same_value
@@ -94,16 +94,24 @@ def contract2d(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFo
         lns_add = _lns.call_lns_add(lns_add, [fa, fb or fa, fo, facc or fo])
     M, K = a.shape
     N = 1 if b is None else b.shape[1]
+    gpu = cuda.is_cupy_array(a)  # CuPy codes: the generic kernel of contract.h on the GPU
     if K == 0:  # an empty sum is exactly +0 (as NumPy), projected into the output format
-        return encode(np.zeros((M, N)), fo, **projection)
+        zeros = cuda.require().zeros((M, N), dtype=np.float64) if gpu else np.zeros((M, N))
+        return encode(zeros, fo, **projection)
     if not all(isinstance(f, FloatFormat) for f in (fa, fb or fa, fo, facc or fo)):
+        if gpu:
+            raise TypeError("matmul of fixed-point or LNS MiniArrays has no GPU kernel yet; "
+                            "move the operands with .get() first")
         alg = {} if lns_add is None else {"algorithm": lns_add}  # fixed point, LNS
         return number_system([fa, fb or fa, fo, facc or fo]).contract(
             a, fa, b, fb, fo, kind, facc, order, block, projection, **alg)
-    if kind == -1 or (kind == ACC_FLOAT32 and order == "sequential" and
-                      _products_fit(fa, fb, 23, -149, 128)):
+    if gpu and kind == -1:
+        raise ValueError("accumulator='float32_blas' has no GPU path (cuBLAS's summation order "
+                         "is not a defined one); use accumulator='float32'")
+    if not gpu and (kind == -1 or (kind == ACC_FLOAT32 and order == "sequential" and
+                                   _products_fit(fa, fb, 23, -149, 128))):
         return _float32_path(a, fa, b, fb, fo, kind == -1, acc_name, projection)
-    if (kind == ACC_FORMAT and facc is not None and order == "sequential" and K > 0
+    if (not gpu and kind == ACC_FORMAT and facc is not None and order == "sequential" and K > 0
             and _products_fit(fa, fb, 52, -1074, 1024)):
         fast = _format_path(a, fa, b, fb, facc, fo, projection)
         if fast is not None:
@@ -118,6 +126,9 @@ def contract2d(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFo
     low = _low(fa) + (_low(fb) if fb is not None and b is not None else 0)
     top = fa.maxexp + (fb.maxexp if fb is not None and b is not None else 0)
     limbs = (top - low + 64 + 2 + 63) // 64 + 1
+    if gpu:
+        return cuda_linalg.contract(a, fa, b, fb or fa, fo, kind, facc or fo, p,
+                                    order == "pairwise", block, low, limbs)
     out = np.empty((M, N), dtype=fo.dtype)
     a16 = np.ascontiguousarray(a, dtype=np.uint16)
     b16 = None if b is None else np.ascontiguousarray(b, dtype=np.uint16)
@@ -143,7 +154,8 @@ def _float32_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None,
         for c, f in ((a, fa), (b, fb)):  # every code valid unless the dtype has more
             if f.num_codes < 1 << (8 * c.dtype.itemsize) and c.size and c.max() >= f.num_codes:
                 raise ValueError(f"codes must be in 0..{f.num_codes - 1} for {f}")
-        p = resolve_projection(fo, (a.shape[0], b.shape[1]), **projection)
+        p = _final_rounding(resolve_projection(fo, (a.shape[0], b.shape[1]), **projection),
+                            a.shape[0] * b.shape[1] * a.shape[1])
         out = np.empty((a.shape[0], b.shape[1]), dtype=fo.dtype)
         ok = cpu.matmul_f32_codes(np.ascontiguousarray(a), fa, np.ascontiguousarray(b), fb, fo,
                                   p.mode, p.sat, p.nbits, p.flush, p.rsrc, p.seed, p.offset, out)
@@ -164,7 +176,21 @@ def _float32_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None,
         _core.matmul_f32_seq(np.ascontiguousarray(va), np.ascontiguousarray(vb), s, M, K,
                              vb.shape[1])
     del acc_name
-    return encode(s, fo, **projection)
+    p = _final_rounding(resolve_projection(fo, s.shape, **projection), s.size * a.shape[1])
+    out = np.empty(s.shape, dtype=fo.dtype)
+    if not encode_resolved(s, fo, p, out):
+        raise ValueError(f"a NaN result has no code in {fo} (it has no NaN)")
+    return out
+
+
+def _final_rounding(p: Projection, steps: int) -> Projection:
+    """The projection of a contraction's outputs: seeded stochastic bits at stream positions
+    ``offset + M*N*K + o`` for output o (after the K positions per output that the additions of
+    a stochastic accumulator may read), as csrc/include/minifloat/contract.h defines, whichever
+    kernel computed the sums."""
+    if p.rsrc != 1:
+        return p
+    return p._replace(offset=(p.offset + steps) % (1 << 64))
 
 
 def _format_path(a: np.ndarray, fa: FloatFormat, b: np.ndarray | None, fb: FloatFormat | None,
@@ -293,6 +319,9 @@ def matmul(a: Any, b: Any, *, out_format: FormatLike | None = None, out: Any = N
     fo = _out_format([a.format, b.format], out_format)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul: input operand does not have enough dimensions")
+    if same_device([a, b], "matmul") != "cpu" and (a.ndim > 2 or b.ndim > 2):
+        raise TypeError("batched matmul of MiniArrays on a GPU has no kernel yet (1-D and "
+                        "2-D operands do); move them with .get() first")
     ac = a.codes[None, :] if a.ndim == 1 else a.codes
     bc = b.codes[:, None] if b.ndim == 1 else b.codes
     if ac.shape[-1] != bc.shape[-2]:
@@ -325,6 +354,7 @@ def dot(a: Any, b: Any, *, out_format: FormatLike | None = None, **kw: Any) -> M
     a = _mini(a, b if isinstance(b, MiniArray) else None)
     b = _mini(b, a)
     if a.ndim > 2 or b.ndim > 2:
+        host_only("dot of operands above 2-D", a, b)
         return tensordot(a, b, axes=([a.ndim - 1], [b.ndim - 2 if b.ndim > 1 else 0]),
                          out_format=out_format, **kw)
     return matmul(a, b, out_format=out_format, **kw)

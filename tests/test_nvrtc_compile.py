@@ -13,7 +13,8 @@ compiles CUDA C++ on the CPU; it needs no driver and no device.  Each kernel sou
 The log must be empty of warnings in all four, and the PTX free of flushing (``.ftz``)
 instructions.  The fixed-point and LNS kernels of
 :func:`minifloat.backends.cuda_fixed_lns.kernel_sources` (with their ``--device-int128``) are
-compiled on every architecture.  Every kernel (encode, decode and the 99
+compiled on every architecture, and so are the two contraction kernels of
+:func:`minifloat.backends.cuda_linalg.kernel_sources`.  Every kernel (encode, decode and the 99
 elementwise ``mf_arith_<op>_m<mode>`` kernels) is compiled for ``compute_80`` and ``sm_90``; to keep
 this file's runtime reasonable, ``compute_90`` and ``sm_80`` compile every encode/decode kernel
 and the elementwise kernels of every operation in a representative set of modes
@@ -31,7 +32,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from minifloat.backends import cuda, cuda_fixed_lns
+from minifloat.backends import cuda, cuda_fixed_lns, cuda_linalg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nvrtc_ctypes  # noqa: E402
@@ -97,7 +98,9 @@ def distinct_sources(arch: str) -> list[tuple[str, str, tuple[str, ...]]]:
     seen: set[tuple[str, tuple[str, ...]]] = set()
     out = []
     keyed = [*zip(cuda.kernel_keys(), cuda.kernel_sources()),
-             *zip(cuda_fixed_lns.kernel_keys(), cuda_fixed_lns.kernel_sources())]
+             *zip(cuda_fixed_lns.kernel_keys(), cuda_fixed_lns.kernel_sources()),
+             *[(("contract", (n,)), k) for n, k in zip(cuda_linalg.OUT_TYPES,
+                                                      cuda_linalg.kernel_sources())]]
     for (kind, key), (name, src, opts) in keyed:
         if kind == "arith" and arch not in FULL_ARCHS and key[1] not in ARITH_SUBSET_MODES:
             continue
@@ -121,9 +124,11 @@ def test_kernel_list_is_complete() -> None:
     # fixed point: 4 inputs x 3 code dtypes + 3 x 2 decodes; LNS: 4 x 2 + 2 x 2
     n_fl = len(cuda_fixed_lns.kernel_sources())
     assert n_fl == 18 + 12
-    assert len(distinct_sources("compute_80")) == 191 + n_fl
+    n_mm = len(cuda_linalg.kernel_sources())  # contraction kernels: uint8 and uint16 outputs
+    assert n_mm == 2
+    assert len(distinct_sources("compute_80")) == 191 + n_fl + n_mm
     assert len(distinct_sources("sm_80")) == n_enc + n_dec + len(cuda.ARITH_OPS) * len(
-        ARITH_SUBSET_MODES) + n_fl
+        ARITH_SUBSET_MODES) + n_fl + n_mm
     for name, src, opts in cuda.kernel_sources():
         assert f" {name}(" in src
         assert opts == cuda.compile_options()

@@ -419,3 +419,38 @@ def test_seeded_stream_every_batch_phase(fmt, dtype, rng):
             exp = mf.encode(x, f, rounding="stochastic_a", random_bits=16, random=R)
             got = mf.encode(x, f, rounding="stochastic_a", random_bits=16, seed=9, offset=offset)
             assert np.array_equal(got, exp), (fmt, offset, n)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 4), (1, 40, 7)])
+@pytest.mark.parametrize("accumulator", ["float32", "exact"])
+def test_contraction_output_bits_follow_the_accumulation_steps(shape, accumulator):
+    """The final rounding of output o of an (M,K)@(K,N) product reads Philox position
+    offset + M*N*K + o (contract.h), whichever kernel forms the sums: the register-blocked
+    float32 path (sequential) and the generic one (pairwise) alike.  Expected values: float32
+    sums by NumPy's IEEE arithmetic (every E4M3 product is float32-exact) or exact Fractions,
+    rounded by the oracle with the oracle's Philox bits."""
+    M, K, N = shape
+    rng = np.random.default_rng(M * K)
+    f = mf.format("e4m3")
+    a = mf.asarray(rng.standard_normal((M, K)) * 2, f)
+    b = mf.asarray(rng.standard_normal((K, N)) * 2, f)
+    va, vb = mf.decode(a.codes, f), mf.decode(b.codes, f)
+    seed, offset, nbits = 7, 11, 8
+    R = O.random_stream(seed, offset + M * N * K, M * N, nbits)
+    want = np.empty((M, N), dtype=np.int64)
+    for i in range(M):
+        for j in range(N):
+            if accumulator == "float32":
+                s = np.float32(0)
+                for k in range(K):
+                    s = np.float32(s + np.float32(va[i, k] * vb[k, j]))
+                x = Fraction(float(s))
+            else:
+                x = sum((Fraction(float(va[i, k])) * Fraction(float(vb[k, j]))
+                         for k in range(K)), Fraction(0))
+            want[i, j] = O.project(O.preset("float8_e4m3fn"), x, rounding="stochastic_a",
+                                   random_bits=nbits, R=int(R[i * N + j]))
+    for order in ("sequential", "pairwise"):
+        got = mf.matmul(a, b, accumulator=accumulator, order=order, block=10**6,
+                        rounding="stochastic_a", random_bits=nbits, seed=seed, offset=offset)
+        np.testing.assert_array_equal(got.codes, want, err_msg=order)
