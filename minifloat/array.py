@@ -289,9 +289,9 @@ class MiniArray(ArrayOperators):
             keepdims = kwargs.pop("keepdims", False)
             if kwargs or out is not None or where is not True:
                 raise TypeError(f"{name}.reduce supports axis= and keepdims= only")
-            host_only(f"{name}.reduce", inputs[0])
             if name == "add":
                 return _handler("sum")(inputs[0], axis=axis, keepdims=keepdims)
+            host_only(f"{name}.reduce", inputs[0])
             return _handler("extreme")(inputs[0], name, axis=axis, keepdims=keepdims)
         if method != "__call__":
             raise TypeError(f"{name}.{method} is not supported on MiniArray")
@@ -328,12 +328,10 @@ class MiniArray(ArrayOperators):
 
     def sum(self, axis: Any = None, **kw: Any) -> MiniArray:
         """Sum with the accumulation rules of :func:`minifloat.linalg.sum`."""
-        host_only("sum", self)
         return _handler("sum")(self, axis=axis, **kw)  # type: ignore[no-any-return]
 
     def mean(self, axis: Any = None, **kw: Any) -> MiniArray:
         """Mean: the accumulated sum divided by the count, rounded once."""
-        host_only("mean", self)
         return _handler("mean")(self, axis=axis, **kw)  # type: ignore[no-any-return]
 
     def max(self, axis: Any = None, keepdims: bool = False) -> MiniArray:

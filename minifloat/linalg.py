@@ -272,7 +272,8 @@ def mean(a: MiniArray, axis: Any = None, *, out_format: FormatLike | None = None
     s = sum(a, axis, out_format=out_format, keepdims=keepdims, dtype=dtype, out=out, **kw)
     count = a.size // builtins.max(s.size, 1) if a.size else 0
     proj = {k: v for k, v in kw.items() if k in _PROJ}
-    return divide(s, asarray(np.full(s.shape, float(count)), s.format, **proj), **proj)
+    n = asarray(np.full(s.shape, float(count)), s.format, **proj)
+    return divide(s, n if s.device == "cpu" else n.to_device(s.device), **proj)
 
 
 def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:

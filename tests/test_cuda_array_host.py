@@ -135,9 +135,8 @@ def test_mixing_devices_and_missing_kernels(cp: Any) -> None:
     assert float(np.asarray(da.get().values())[0]) == 1.0
     with pytest.raises(TypeError, match="implicit conversion to a NumPy array"):
         np.asarray(da)
-    for call, what in ((lambda: da.sum(), "sum"), (lambda: da @ da, "matmul"),
-                       (lambda: np.maximum(da, da), "maximum"), (lambda: da.max(), "max"),
-                       (lambda: np.add.reduce(da), "add.reduce"),
+    for call, what in ((lambda: np.maximum(da, da), "maximum"), (lambda: da.max(), "max"),
+                       (lambda: np.minimum.reduce(da), "minimum.reduce"),
                        (lambda: mf.sign(da), "sign")):
         with pytest.raises(TypeError, match=f"{what} of a MiniArray on cuda:0 has no GPU "
                                             r"kernel yet; move it with a.get\(\)"):

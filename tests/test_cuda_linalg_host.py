@@ -59,6 +59,15 @@ def test_device_matmul_equals_cpu(cp: Any, fmt: str) -> None:  # noqa: F811
     np.testing.assert_array_equal(np.asarray((da @ db).codes), (a @ b).codes)
     np.testing.assert_array_equal(np.asarray((da[0] @ db).codes), (a[0] @ b).codes)
     np.testing.assert_array_equal(np.asarray(da[1].dot(da[1]).codes), a[1].dot(a[1]).codes)
+    # sums (row sums of the moved axes: the same kernel without B) and means
+    t, dt = a.reshape(6, 37), da.reshape(6, 37)
+    for kw in ({"axis": 1}, {"axis": 0, "accumulator": "e5m2", "order": "pairwise", "block": 2},
+               {}, {"axis": (0, 1), "keepdims": True, "rounding": "stochastic_a",
+                    "random_bits": 6, "seed": 2}):
+        np.testing.assert_array_equal(np.asarray(dt.sum(**kw).codes), t.sum(**kw).codes)
+        np.testing.assert_array_equal(np.asarray(dt.mean(**kw).codes), t.mean(**kw).codes)
+    np.testing.assert_array_equal(np.asarray(np.add.reduce(dt, axis=1).codes),
+                                  np.add.reduce(t, axis=1).codes)
 
 
 @needs_gxx
