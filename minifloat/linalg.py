@@ -436,17 +436,25 @@ def conv2d(x: MiniArray, w: MiniArray, stride: Any = 1, padding: Any = 0, *,
         raise ValueError("conv2d: stride must be >= 1 and padding >= 0")
     n, c, h, wd = x.shape
     o, _, kh, kw_ = w.shape
+    gpu = same_device([x, w], "conv2d") != "cpu"
     codes = x.codes
     if ph or pw:
         if not x.format.has_zero:
             raise ValueError(f"conv2d: padding needs a zero in {x.format}")
-        codes = np.pad(codes, ((0, 0), (0, 0), (ph, ph), (pw, pw)),
-                       constant_values=int(x.format.code_of_zero or 0))  # +0 (LNS: not 0)
+        pad = cuda.require().pad if gpu else np.pad
+        codes = pad(codes, ((0, 0), (0, 0), (ph, ph), (pw, pw)),
+                    constant_values=int(x.format.code_of_zero or 0))  # +0 (LNS: not 0)
     oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw_) // sw + 1
     if oh < 1 or ow < 1:
         raise ValueError("conv2d: kernel larger than the padded input")
-    win = np.lib.stride_tricks.sliding_window_view(codes, (kh, kw_), axis=(2, 3))
-    win = win[:, :, ::sh, ::sw][:, :, :oh, :ow]  # (n, c, oh, ow, kh, kw)
+    if gpu:  # a gather with index arrays on the device: the same windows
+        cp = cuda.require()
+        iy = cp.asarray((np.arange(oh) * sh)[:, None, None, None] + np.arange(kh)[:, None])
+        ix = cp.asarray((np.arange(ow) * sw)[None, :, None, None] + np.arange(kw_))
+        win = codes[:, :, iy, ix]  # (n, c, oh, ow, kh, kw)
+    else:
+        win = np.lib.stride_tricks.sliding_window_view(codes, (kh, kw_), axis=(2, 3))
+        win = win[:, :, ::sh, ::sw][:, :, :oh, :ow]  # (n, c, oh, ow, kh, kw)
     cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw_)
     res = matmul(from_codes(cols, x.format), w.reshape(o, c * kh * kw_).T,
                  out_format=out_format, **kw)

@@ -87,3 +87,20 @@ def test_device_matmul_errors(cp: Any) -> None:  # noqa: F811
         da.reshape(2, 3, 37) @ db
     with pytest.raises(ValueError, match="out_dtype must be one of"):
         cuda_linalg.kernel_name("uint32")
+
+
+@needs_gxx
+def test_device_conv2d_equals_cpu(cp: Any) -> None:  # noqa: F811
+    rng = np.random.default_rng(3)
+    x = mf.asarray(rng.standard_normal((2, 3, 7, 9)) * 2, "e4m3")
+    w = mf.asarray(rng.standard_normal((4, 3, 2, 3)), "e4m3")
+    dx, dw = x.to_device("cuda"), w.to_device("cuda")
+    for stride, padding, kw in ((1, 0, {}), (2, 1, {"accumulator": "float16"}),
+                                ((1, 2), (0, 1), {"rounding": "stochastic_a",
+                                                  "random_bits": 5, "seed": 4})):
+        want = mf.conv2d(x, w, stride, padding, **kw)
+        got = mf.conv2d(dx, dw, stride, padding, **kw)
+        assert got.device == "cuda:0" and got.shape == want.shape
+        np.testing.assert_array_equal(np.asarray(got.codes), want.codes)
+    with pytest.raises(ValueError, match="different devices"):
+        mf.conv2d(dx, w)
