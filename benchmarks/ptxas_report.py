@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Registers and spills of every GPU kernel, per architecture, from ptxas -v (no GPU needed).
 
-Each kernel source of ``minifloat.backends.cuda.kernel_sources()`` is compiled by NVRTC (the
+Each kernel source of ``minifloat.backends.cuda.kernel_sources()`` (and of ``cuda_fixed_lns``
+and ``cuda_linalg``) is compiled by NVRTC (the
 ``nvidia-cuda-nvrtc`` wheel, through tests/nvrtc_ctypes.py) for a real architecture
 (``--gpu-architecture=sm_XX``, CuPy's default path) with ``-Xptxas -v``, and NVRTC's built-in
 ptxas reports registers, stack frame and spill bytes per kernel.  With ``--ptxas PATH`` (or a
@@ -29,7 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 import nvrtc_ctypes  # noqa: E402
 
-from minifloat.backends import cuda  # noqa: E402
+from minifloat.backends import cuda, cuda_fixed_lns, cuda_linalg  # noqa: E402
 
 _REGS = re.compile(r"Used (\d+) registers")
 _FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
@@ -71,7 +72,8 @@ def main() -> int:
     print(f"NVRTC {'.'.join(map(str, nv.version()))} ({nv.path})")
     print(f"standalone ptxas: {ptxas} [{ptxas_version}]" if ptxas else
           "standalone ptxas: none (pip install nvidia-cuda-nvcc for a cross-check)")
-    kernels = cuda.kernel_sources()
+    kernels = [*cuda.kernel_sources(), *cuda_fixed_lns.kernel_sources(),
+               *cuda_linalg.kernel_sources()]
     worst = 0
     for arch in archs:
         t0 = time.perf_counter()
