@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .backends import cpu
+from .backends import cpu, cuda, cuda_blocks
 from .formats import BlockFormat, FixedFormat, FloatFormat
 from .projection import _c_contiguous, as_real_array, resolve_projection
 
@@ -75,6 +75,17 @@ def block_layout(shape: tuple[int, ...], bf: BlockFormat) -> tuple[tuple[int, ..
     return layout, tuple(scale_shape)
 
 
+def _block_input_gpu(x: Any) -> Any:
+    """A CuPy x as float32 or float64 (float16 widened exactly); TypeError otherwise."""
+    cuda.require()
+    if x.dtype.kind == "f" and x.dtype.itemsize == 2:
+        return x.astype(np.float32)
+    if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
+        raise TypeError(f"block formats on the GPU take float16/float32/float64 input, got "
+                        f"dtype {x.dtype}")
+    return x
+
+
 def _block_input(x: Any) -> np.ndarray:
     """x as C-contiguous float32 or float64 (exact: wider and integer inputs must fit)."""
     a = as_real_array(x)
@@ -113,9 +124,12 @@ def encode(x: Any, bf: BlockFormat, *, rounding: str | None = None,
     if flush_subnormals:
         raise ValueError("flush_subnormals is not defined for block formats; allowed: "
                          "None or False")
-    a = _block_input(x)
+    gpu = cuda.is_cupy_array(x)
+    a = _block_input_gpu(x) if gpu else _block_input(x)
     layout, scale_shape = block_layout(a.shape, bf)
     sat = bf.saturation if saturation is None else saturation
+    if cuda.is_cupy_array(random):
+        random = random.get()
     p = resolve_projection(bf.element, a.shape, rounding=rounding, saturation=sat,  # type: ignore[arg-type]
                            random_bits=random_bits, seed=seed, offset=offset, random=random,
                            flush_subnormals=False)
@@ -123,6 +137,10 @@ def encode(x: Any, bf: BlockFormat, *, rounding: str | None = None,
         raise ValueError(f"random_bits={p.nbits} with {bf.element.man_bits} mantissa bits "
                          "exceeds the 50 bits a block element's exact quotient keeps; "
                          "use fewer random bits")
+    if gpu:  # the same definition on the device (backends/cuda_blocks.py)
+        gcodes, gscodes, t = cuda_blocks.encode(a, bf, layout, scale_shape, p.mode, p.sat,
+                                                p.nbits, p.rsrc, p.seed, p.offset, p.random)
+        return BlockCodes(gcodes, gscodes.astype(bf.scale_dtype), t, bf)
     t = _tensor_scale(a, bf)
     codes = np.empty(a.shape, dtype=bf.dtype)
     scodes = np.empty(scale_shape, dtype=np.uint32)
@@ -174,6 +192,8 @@ def decode(bc: Any, bf: BlockFormat, dtype: Any = np.float64) -> np.ndarray:
     dt = np.dtype(dtype)
     if dt.kind != "f":
         raise TypeError(f"dtype must be a float dtype, got {dt}")
+    if cuda.is_cupy_array(bc[0]):
+        return _decode_gpu(bc, bf, dt)
     codes, scales, t = check_codes(bc, bf)
     layout, _ = block_layout(codes.shape, bf)
     c = _c_contiguous(codes.astype(bf.dtype, copy=False))
@@ -185,9 +205,32 @@ def decode(bc: Any, bf: BlockFormat, dtype: Any = np.float64) -> np.ndarray:
     return out if work == dt else out.astype(dt)
 
 
+def _decode_gpu(bc: Any, bf: BlockFormat, dt: np.dtype) -> Any:
+    """decode() of CuPy element and scale codes, with check_codes' checks."""
+    codes, scales = bc[0], bc[1]
+    t = float(bc[2]) if len(bc) >= 3 else 1.0
+    if not (math.isfinite(t) and t > 0):
+        raise ValueError(f"tensor_scale must be a positive finite value, got {t!r}")
+    if not cuda.is_cupy_array(scales):
+        raise ValueError("codes are on a GPU but scales are not; move both with cupy.asarray")
+    for name, arr, fmt in (("codes", codes, bf.element), ("scales", scales, bf.scale)):
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= fmt.num_codes):
+            raise ValueError(f"{name} must be in 0..{fmt.num_codes - 1} for {fmt}")
+    layout, scale_shape = block_layout(tuple(codes.shape), bf)
+    if tuple(scales.shape) != scale_shape:
+        raise ValueError(f"scales has shape {tuple(scales.shape)}; codes of shape "
+                         f"{tuple(codes.shape)} in {bf} need {scale_shape}")
+    work = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
+    out = cuda_blocks.decode(codes, scales, t, bf, layout, work,
+                             (value_table(bf.element), value_table(bf.scale)))
+    return out if work == dt else out.astype(dt)
+
+
 def quantize(x: Any, bf: BlockFormat, **projection: Any) -> np.ndarray:
     """``decode(encode(x, bf, ...))`` in x's float dtype (float64 for integer input)."""
-    a = np.asarray(x)
+    a = x if cuda.is_cupy_array(x) else np.asarray(x)
     dt = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
     return decode(encode(a, bf, **projection), bf, dtype=dt)
 

@@ -61,7 +61,7 @@ HOST_PRELUDE = r"""
 struct mfk_dim3 { unsigned int x, y, z; };
 static mfk_dim3 blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
 static mfk_dim3 blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
-static unsigned int atomicOr(unsigned int* a, unsigned int v) {
+static inline unsigned int atomicOr(unsigned int* a, unsigned int v) {
   const unsigned int old = *a;
   *a = old | v;
   return old;
@@ -333,13 +333,14 @@ class _FakeRawModule:
     def get_function(self, name: str) -> object:
         fn = getattr(self.lib, name)
         conv = {np.dtype(np.int32): ctypes.c_int32, np.dtype(np.uint32): ctypes.c_uint32,
-                np.dtype(np.uint64): ctypes.c_uint64}
+                np.dtype(np.uint64): ctypes.c_uint64, np.dtype(np.float64): ctypes.c_double}
 
         def launch(grid: tuple[int], block: tuple[int], args: tuple[object, ...]) -> None:
             assert grid[0] >= 1 and block[0] == cuda.THREADS_PER_BLOCK
             cargs = [ctypes.c_void_p(a.ctypes.data) if isinstance(a, np.ndarray)
                      else conv[np.asarray(a).dtype](a) for a in args]  # type: ignore[arg-type]
-            assert all(isinstance(a, np.ndarray) or type(a) in (np.int32, np.uint32, np.uint64)
+            assert all(isinstance(a, np.ndarray) or
+                       type(a) in (np.int32, np.uint32, np.uint64, np.float64)
                        for a in args), [type(a) for a in args]
             self.lib.mfk_set_thread(0, 0, 1, 1)  # one emulated thread covers every element
             fn(*cargs)

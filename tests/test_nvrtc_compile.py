@@ -14,7 +14,8 @@ The log must be empty of warnings in all four, and the PTX free of flushing (``.
 instructions.  The fixed-point and LNS kernels of
 :func:`minifloat.backends.cuda_fixed_lns.kernel_sources` (with their ``--device-int128``) are
 compiled on every architecture, and so are the two contraction kernels of
-:func:`minifloat.backends.cuda_linalg.kernel_sources`.  Every kernel (encode, decode and the 99
+:func:`minifloat.backends.cuda_linalg.kernel_sources` and the eight block-format kernels of
+:func:`minifloat.backends.cuda_blocks.kernel_sources`.  Every kernel (encode, decode and the 99
 elementwise ``mf_arith_<op>_m<mode>`` kernels) is compiled for ``compute_80`` and ``sm_90``; to keep
 this file's runtime reasonable, ``compute_90`` and ``sm_80`` compile every encode/decode kernel
 and the elementwise kernels of every operation in a representative set of modes
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from minifloat.backends import cuda, cuda_fixed_lns, cuda_linalg
+from minifloat.backends import cuda, cuda_blocks, cuda_fixed_lns, cuda_linalg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nvrtc_ctypes  # noqa: E402
@@ -100,7 +101,8 @@ def distinct_sources(arch: str) -> list[tuple[str, str, tuple[str, ...]]]:
     keyed = [*zip(cuda.kernel_keys(), cuda.kernel_sources()),
              *zip(cuda_fixed_lns.kernel_keys(), cuda_fixed_lns.kernel_sources()),
              *[(("contract", (n,)), k) for n, k in zip(cuda_linalg.OUT_TYPES,
-                                                      cuda_linalg.kernel_sources())]]
+                                                      cuda_linalg.kernel_sources())],
+             *[(("block", (k[0],)), k) for k in cuda_blocks.kernel_sources()]]
     for (kind, key), (name, src, opts) in keyed:
         if kind == "arith" and arch not in FULL_ARCHS and key[1] not in ARITH_SUBSET_MODES:
             continue
@@ -125,7 +127,9 @@ def test_kernel_list_is_complete() -> None:
     n_fl = len(cuda_fixed_lns.kernel_sources())
     assert n_fl == 18 + 12
     n_mm = len(cuda_linalg.kernel_sources())  # contraction kernels: uint8 and uint16 outputs
-    assert n_mm == 2
+    n_bl = len(cuda_blocks.kernel_sources())  # block encode (2 inputs x 2 codes) and decode
+    assert n_mm == 2 and n_bl == 8
+    n_mm += n_bl
     assert len(distinct_sources("compute_80")) == 191 + n_fl + n_mm
     assert len(distinct_sources("sm_80")) == n_enc + n_dec + len(cuda.ARITH_OPS) * len(
         ARITH_SUBSET_MODES) + n_fl + n_mm

@@ -23,7 +23,6 @@ from . import cuda
 from .cuda import _GRID, _SPEC_FIELDS
 
 if TYPE_CHECKING:
-    from ..codec import Projection
     from ..formats import FloatFormat
 
 MAX_SUMS = 128  # contract.h kContractMaxSums
@@ -93,12 +92,13 @@ def kernel_sources() -> list[tuple[str, str, tuple[str, ...]]]:
 
 
 def contract(a: Any, fa: FloatFormat, b: Any, fb: FloatFormat, fo: FloatFormat, kind: int,
-             facc: FloatFormat, p: Projection, pairwise: bool, block: int, e0: int,
+             facc: FloatFormat, p: Any, pairwise: bool, block: int, e0: int,
              limbs: int) -> Any:
     """Codes (CuPy, ``fo.dtype``) of ``a @ b`` for CuPy code arrays a (M x K) and b (K x N),
     or of the row sums of a when b is None, with the accumulator ``kind`` (linalg's
     ACC_EXACT/FORMAT/FLOAT32/FLOAT64; ``facc`` the format of ACC_FORMAT) and the resolved
-    projection ``p`` (rsrc 0 or 1); ``e0``/``limbs`` the Kulisch window (linalg.contract2d).
+    projection ``p`` (a ``codec.Projection``; rsrc 0 or 1); ``e0``/``limbs`` the Kulisch
+    window (linalg.contract2d).
 
     Raises:
         ValueError: the pairwise order needs more than 128 block sums, or a NaN result has no

@@ -5,7 +5,9 @@
 // element projection of project.h (float elements) or fixed.h (fixed-point elements) then
 // rounds once.  No rounding happens anywhere else: x / d is never formed in floating point.
 #pragma once
-#include <math.h>
+#if !defined(__CUDACC_RTC__)
+#include <math.h>  // fma (NVRTC has it built in)
+#endif
 
 #include "minifloat/decode.h"
 #include "minifloat/fixed.h"
