@@ -342,8 +342,14 @@ class _FakeRawModule:
             assert all(isinstance(a, np.ndarray) or
                        type(a) in (np.int32, np.uint32, np.uint64, np.float64)
                        for a in args), [type(a) for a in args]
-            self.lib.mfk_set_thread(0, 0, 1, 1)  # one emulated thread covers every element
-            fn(*cargs)
+            # The emulated grid (GRID: several blocks of several threads), one thread at a
+            # time: the grid-stride loops must cover every element (or block, or output)
+            # exactly once whatever the geometry.
+            blocks, threads = GRID
+            for b in range(blocks):
+                for t in range(threads):
+                    self.lib.mfk_set_thread(b, t, blocks, threads)
+                    fn(*cargs)
 
         return launch
 
