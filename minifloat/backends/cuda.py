@@ -460,12 +460,17 @@ def kernel_sources() -> list[tuple[str, str, tuple[str, ...]]]:
     ``cupy.RawModule`` (CuPy adds its own ``-ftz=true``, its include folders and the ``-arch``
     option).  Pure string building: needs no CuPy and no GPU, so a test can compile every
     kernel with NVRTC alone."""
-    opts = compile_options()
-    prologue = prologue_source()
+    return assemble(kernel_keys(), kernel_text, prologue_source(), compile_options())
+
+
+def assemble(keys: list[tuple[str, tuple[Any, ...]]], text_of: Any, prologue: str,
+             options: tuple[str, ...]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(name, prologue + kernel text, options) for each (kind, key) of ``keys``, where
+    ``text_of(kind, key)`` gives (name, kernel text): the list a ``kernel_sources`` returns."""
     out = []
-    for kind, key in kernel_keys():
-        name, text = kernel_text(kind, key)
-        out.append((name, prologue + text, opts))
+    for kind, key in keys:
+        name, text = text_of(kind, key)
+        out.append((name, prologue + text, options))
     return out
 
 

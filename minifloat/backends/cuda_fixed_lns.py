@@ -179,13 +179,7 @@ def kernel_text(what: str, key: tuple[str, ...]) -> tuple[str, str]:
 def kernel_sources() -> list[tuple[str, str, tuple[str, ...]]]:
     """(kernel name, complete source, NVRTC options) of every kernel of :func:`kernel_keys`,
     the texts :func:`encode` and :func:`decode` hand to ``cupy.RawModule``."""
-    opts = compile_options()
-    prologue = prologue_source()
-    out = []
-    for what, key in kernel_keys():
-        name, text = kernel_text(what, key)
-        out.append((name, prologue + text, opts))
-    return out
+    return cuda.assemble(kernel_keys(), kernel_text, prologue_source(), compile_options())
 
 
 # ---------------------------------------------------------------- launch
