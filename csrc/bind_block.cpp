@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -792,6 +793,111 @@ void block_matmul_fast(const T* A, const T* Bp, const double* SA, const double* 
   });
 }
 
+// One block step of the split path done by the definition (block_dot.h's generic step):
+// s <- round(s + t_b) with t_b's products summed in a Kulisch accumulator.
+double block_step_generic(double s, const mf::BlockVec& x, const mf::BlockVec& y, int b, int k0,
+                          int k1, const mf::BlockAcc& acc, int e0, int limbs, std::uint32_t& bad) {
+  mf::Kulisch k;
+  mf::kulisch_init(k, e0, limbs);
+  const mf::Exact se = mf::exact_trimmed(s);
+  std::uint32_t signs = (se.cls == mf::IN_ZERO) ? (se.neg | (se.neg << 1)) : 6u;
+  if (se.cls != mf::IN_ZERO) mf::kulisch_add(k, se);
+  mf::block_products(k, x, y, b, k0, k1, signs);
+  return mf::exact_to_double_rne(acc.round(mf::block_kulisch_value(k, acc.amode(), signs), 0, bad));
+}
+
+// The split fast path (E5M2-like elements, whose block partial dots need more bits than
+// binary64 holds): A's finite elements are split by magnitude into NP pieces AP[p] (each
+// element in one piece, 0 in the others; blocks.py chose the cuts) such that each piece's
+// partial dot with B's finite elements is exact in binary64 (any order of the FMAs).  The NP
+// exact piece sums are added with error-free checks (2Sum); where every error is 0, t_b =
+// their sum times sA * sB is exact in binary64 and block_step_f32/f64 round the addition as on
+// the fast path.  Otherwise (a t_b wider than 53 bits), and for every block holding an Inf or
+// NaN element or a NaN scale (flags fa/fb), the step is redone by the definition from the
+// original values A, B (block_step_generic).  The same bits as block_dot_generic.
+void block_matmul_split(const double* AP, int NP, const double* Bp, const double* SA,
+                        const double* SBp, const double* A, const double* B, const double* SB,
+                        const std::uint8_t* fa, const std::uint8_t* fb, double* S, int M, int K,
+                        int N, int kb, bool f32, const mf::BlockAcc& bacc, int e0, int limbs,
+                        std::atomic<bool>& bad) {
+  using Ops = F64Ops;
+  using V = Ops::V;
+  constexpr int NV = Ops::NV, W = Ops::W;
+  const int NB = (K + kb - 1) / kb, npan = (N + kDCB - 1) / kDCB, ntile = (M + kDRB - 1) / kDRB;
+  const std::size_t MK = std::size_t(M) * K;
+  mfcpu::parallel_for(std::size_t(ntile) * npan, [&](std::size_t t0, std::size_t t1) {
+    alignas(64) double s[kDRB][kDCB];
+    alignas(64) double t[4][kDRB][kDCB];
+    std::uint32_t badl = 0;
+    for (std::size_t tile = t0; tile < t1; ++tile) {
+      const int i0 = int(tile % ntile) * kDRB, pan = int(tile / ntile);
+      const int ni = std::min(kDRB, M - i0), j0 = pan * kDCB, nj = std::min(kDCB, N - j0);
+      int row[kDRB];
+      for (int r = 0; r < kDRB; ++r) row[r] = i0 + std::min(r, ni - 1);
+      const double* panel = Bp + std::size_t(pan) * K * kDCB;
+      const double* spanel = SBp + std::size_t(pan) * NB * kDCB;
+      for (int r = 0; r < kDRB; ++r)
+        for (int c = 0; c < kDCB; ++c) s[r][c] = 0.0;
+      for (int b = 0; b < NB; ++b) {
+        const int k0 = b * kb, k1 = std::min(K, (b + 1) * kb);
+        for (int p = 0; p < NP; ++p) {
+          const double* ar[kDRB];
+          for (int r = 0; r < kDRB; ++r) ar[r] = AP + p * MK + std::size_t(row[r]) * K;
+          V acc[kDRB][NV];
+#pragma GCC unroll 8
+          for (int r = 0; r < kDRB; ++r)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[r][v] = Ops::zero();
+          for (int k = k0; k < k1; ++k) {
+            const double* brow = panel + std::size_t(k) * kDCB;
+            V bv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) bv[v] = Ops::load(brow + v * W);
+#pragma GCC unroll 8
+            for (int r = 0; r < kDRB; ++r) {
+              const V av = Ops::bcast(ar[r][k]);
+#pragma GCC unroll 4
+              for (int v = 0; v < NV; ++v) acc[r][v] = Ops::fma(av, bv[v], acc[r][v]);
+            }
+          }
+#pragma GCC unroll 8
+          for (int r = 0; r < kDRB; ++r)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) Ops::store(&t[p][r][v * W], acc[r][v]);
+        }
+        const double* sb = spanel + std::size_t(b) * kDCB;
+        for (int r = 0; r < kDRB; ++r) {
+          const double sa = SA[std::size_t(row[r]) * NB + b];
+          const bool far = fa[std::size_t(row[r]) * NB + b] != 0;
+          for (int c = 0; c < kDCB; ++c) {
+            double h = t[0][r][c], err = 0.0;
+            for (int p = 1; p < NP; ++p) {  // 2Sum: h + t_p = h' + e exactly
+              const double x = t[p][r][c], hn = h + x, bb = hn - h;
+              err = std::max(err, std::fabs((h - (hn - bb)) + (x - bb)));
+              h = hn;
+            }
+            const bool slow = far || (j0 + c < N && fb[std::size_t(b) * N + j0 + c]) ||
+                              err != 0.0;
+            if (slow) {
+              if (j0 + c >= N) continue;  // a padding column
+              const mf::BlockVec x{A + std::size_t(row[r]) * K, 1, SA + std::size_t(row[r]) * NB, 1};
+              const mf::BlockVec y{B + j0 + c, N, SB + j0 + c, N};
+              s[r][c] = block_step_generic(s[r][c], x, y, b, k0, k1, bacc, e0, limbs, badl);
+            } else if (f32) {
+              s[r][c] = mf::block_step_f32(s[r][c], h * (sa * sb[c]));
+            } else {
+              s[r][c] = mf::block_step_f64(s[r][c], h * (sa * sb[c]));
+            }
+          }
+        }
+      }
+      for (int r = 0; r < ni; ++r)
+        for (int c = 0; c < nj; ++c) S[std::size_t(i0 + r) * N + j0 + c] = s[r][c];
+    }
+    if (badl) bad.store(true);
+  });
+}
+
 // Codes of C = A @ B for block-scaled operands (block_dot.h): A (M, K) and B (K, N) element
 // values, SA (M, NB) and SB (NB, N) the scale value of each element's block, T = TA * TB.
 // fast = 1: the binary64-exact fast path (sequential binary32/binary64 accumulators only);
@@ -800,7 +906,7 @@ bool block_matmul(const py::array& A, const py::array& B, const py::array& SA,
                   const py::array& SB, int M, int K, int N, int kb, double T, int acc,
                   const py::tuple& sacc, const py::tuple& so, int mode, int sat, int n, int flush,
                   int pairwise, int block, int rsrc, std::uint64_t seed, std::uint64_t offset,
-                  int fast, int e0, int limbs, py::array out) {
+                  int fast, int e0, int limbs, py::array out, const py::array& AP) {
   const int NB = kb > 0 ? (K + kb - 1) / kb : 0;
   if (M < 0 || K < 1 || N < 0 || kb < 1 || block < 1 || limbs < 1 || limbs > mf::KMAX_LIMBS ||
       acc < mf::ACC_EXACT || acc > mf::ACC_FLOAT64 || n < 0 || n > 32 ||
@@ -809,6 +915,11 @@ bool block_matmul(const py::array& A, const py::array& B, const py::array& SA,
       std::size_t(SB.size()) != std::size_t(NB) * N || std::size_t(out.size()) != std::size_t(M) * N ||
       (fast && (pairwise || (acc != mf::ACC_FLOAT32 && acc != mf::ACC_FLOAT64))))
     throw std::invalid_argument("internal: block_matmul arguments");
+  // AP: the split path's pieces of A (NP, M, K) float64, or empty
+  const int NP = (M > 0 && AP.size() > 0) ? int(std::size_t(AP.size()) / (std::size_t(M) * K)) : 0;
+  if (AP.size() > 0 && (!fast || A.itemsize() != 8 || NP < 1 || NP > 4 || AP.itemsize() != 8 ||
+                        std::size_t(AP.size()) != std::size_t(NP) * M * K))
+    throw std::invalid_argument("internal: block_matmul pieces");
   const bool f32in = A.itemsize() == 4;  // binary32-exact partial dots (blocks.py checked)
   if (A.itemsize() != B.itemsize() || (f32in && !fast))
     throw std::invalid_argument("internal: block_matmul element arrays");
@@ -839,7 +950,27 @@ bool block_matmul(const py::array& A, const py::array& B, const py::array& SA,
     std::vector<double> SBp(std::size_t(npan) * NB * kDCB, 1.0);
     pack(sb, NB, SBp);
     const bool f32acc = acc == mf::ACC_FLOAT32;
-    if (f32in) {
+    if (NP > 0) {
+      // B's finite elements (Inf/NaN blocks take the generic step), and the blocks' flags
+      std::vector<double> Bf(std::size_t(K) * N);
+      for (std::size_t q = 0; q < Bf.size(); ++q) Bf[q] = std::isfinite(bm[q]) ? bm[q] : 0.0;
+      std::vector<double> Bp(std::size_t(npan) * K * kDCB, 0.0);
+      pack(Bf.data(), K, Bp);
+      std::vector<std::uint8_t> fa(std::size_t(M) * NB, 0), fb(std::size_t(NB) * N, 0);
+      for (int i = 0; i < M; ++i)
+        for (int k = 0; k < K; ++k)
+          if (!std::isfinite(a[std::size_t(i) * K + k])) fa[std::size_t(i) * NB + k / kb] = 1;
+      for (std::size_t q = 0; q < fa.size(); ++q)
+        if (std::isnan(sa[q])) fa[q] = 1;
+      for (int k = 0; k < K; ++k)
+        for (int j = 0; j < N; ++j)
+          if (!std::isfinite(bm[std::size_t(k) * N + j])) fb[std::size_t(k / kb) * N + j] = 1;
+      for (std::size_t q = 0; q < fb.size(); ++q)
+        if (std::isnan(sb[q])) fb[q] = 1;
+      block_matmul_split(static_cast<const double*>(AP.data()), NP, Bp.data(), sa, SBp.data(), a,
+                         bm, sb, fa.data(), fb.data(), S.data(), M, K, N, kb, f32acc, bacc, e0,
+                         limbs, bad);
+    } else if (f32in) {
       std::vector<float> Bp(std::size_t(npan) * K * kDCB, 0.0f);
       pack(static_cast<const float*>(B.data()), K, Bp);
       block_matmul_fast<F32Ops>(static_cast<const float*>(A.data()), Bp.data(), sa, SBp.data(),
@@ -907,5 +1038,6 @@ void bind_block(py::module_& m) {
         py::arg("M"), py::arg("K"), py::arg("N"), py::arg("kb"), py::arg("T"), py::arg("acc"),
         py::arg("sacc"), py::arg("so"), py::arg("mode"), py::arg("sat"), py::arg("n"),
         py::arg("flush"), py::arg("pairwise"), py::arg("block"), py::arg("rsrc"), py::arg("seed"),
-        py::arg("offset"), py::arg("fast"), py::arg("e0"), py::arg("limbs"), py::arg("out"));
+        py::arg("offset"), py::arg("fast"), py::arg("e0"), py::arg("limbs"), py::arg("out"),
+        py::arg("AP") = py::array_t<double>());
 }

@@ -539,6 +539,35 @@ def _value_stats(table: np.ndarray) -> tuple[int, int, int]:
     return int(lsb.min()), int((e - 1).max()), int((e - lsb).max())
 
 
+def _split_cuts(table: np.ndarray, room: int) -> list[float] | None:
+    """Magnitude cuts lo_0 > lo_1 > ... > lo_last = 0 of a's element values into at most 4
+    pieces (piece p: lo_p <= |v| < lo_{p-1}) such that within a piece the largest floor(log2
+    |v|) minus the smallest LSB exponent is at most ``room`` (its partial dots with b's elements
+    are then exact in binary64); None when no such cut exists."""
+    v = np.unique(np.abs(table[np.isfinite(table) & (table != 0)]))[::-1]
+    if v.size == 0:
+        return None
+    m, e = np.frexp(v)
+    sig = np.ldexp(m, 53).astype(np.int64)
+    lsb = e - 53 + np.log2((sig & -sig).astype(np.float64)).astype(np.int64)
+    top = e - 1
+    cuts: list[float] = []
+    i = 0
+    while i < v.size:
+        j, low = i, int(lsb[i])
+        while j < v.size and int(top[i]) - min(low, int(lsb[j])) <= room:
+            low = min(low, int(lsb[j]))
+            j += 1
+        if j == i:
+            return None
+        cuts.append(float(v[j - 1]))
+        i = j
+    if len(cuts) > 4:
+        return None
+    cuts[-1] = 0.0
+    return cuts
+
+
 def _block_operand(x: Any, name: str, axis: int) -> tuple[BlockCodes, BlockFormat, int]:
     """A 2-D BlockCodes whose blocks run along ``axis`` (the reduction axis), its format and
     its block size along that axis."""
@@ -638,6 +667,13 @@ def block_matmul(a: Any, b: Any, *, out_format: FormatLike | None = None,
     # ... and in binary32 (twice the lanes): the partial sums need at most 24 bits
     top_p = ea[1] + eb[1] + 2 + max(ka - 1, 0).bit_length()
     f32 = fast and span <= 24 and ea[0] + eb[0] >= -149 and top_p <= 127
+    # Else (E5M2: partial dots of up to 69 bits) the split path: a's elements cut by magnitude
+    # into pieces whose partial dots with b are exact in binary64 (block_dot.h, bind_block.cpp).
+    cuts = None
+    if (not fast and kind in (ACC_FLOAT32, ACC_FLOAT64) and order == "sequential"
+            and xa[2] == 1 and xb[2] == 1 and low >= -1074 and top_t <= 1023):
+        cuts = _split_cuts(value_table(fa.element), 53 - (eb[1] - eb[0] + 2
+                                                          + max(ka - 1, 0).bit_length()))
     elem_dt = np.float32 if f32 else np.float64
     acc_top = {ACC_FLOAT32: 128, ACC_FLOAT64: 1024, ACC_EXACT: 0}.get(
         kind, facc.maxexp if facc is not None else 0)
@@ -653,10 +689,21 @@ def block_matmul(a: Any, b: Any, *, out_format: FormatLike | None = None,
     # binary32 output: nearest-even, no saturation, whatever mf.config says
     proj = ((p.mode, p.sat, p.nbits, int(p.flush), p.rsrc, p.seed, p.offset) if p is not None
             else (0, 0, 0, 0, 0, 0, 0))
+    pieces = None
+    if cuts is not None:
+        va = np.ascontiguousarray(va, dtype=np.float64)
+        mag = np.abs(va)
+        fin = np.isfinite(va)
+        pieces = np.zeros((len(cuts),) + va.shape)
+        hi = np.inf
+        for p_, lo_ in enumerate(cuts):
+            np.copyto(pieces[p_], va, where=fin & (mag >= lo_) & (mag < hi))
+            hi = lo_
+    quick = fast or cuts is not None
     ok = cpu.block_matmul(np.ascontiguousarray(va, dtype=elem_dt),
                           np.ascontiguousarray(vb, dtype=elem_dt), sa, sb, (M, K, N),
                           ka, t, kind, sacc, spec_out, proj, int(order == "pairwise"), block,
-                          int(fast) + int(fast and fo is None), low, limbs, out)
+                          int(quick) + int(quick and fo is None), low, limbs, out, pieces)
     if not ok:
         raise ValueError(f"a NaN result has no code in {fo or facc} (it has no NaN)")
     if fo is None:

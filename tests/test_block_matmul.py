@@ -114,6 +114,55 @@ def test_e5m2_wide_blocks_take_the_exact_path():
         _bits_equal(mf.block_matmul(A, B, accumulator=acc), oracle_matmul(A, B, acc))
 
 
+def _e5m2_edge_operands():
+    """E5M2 blocks for the split path (block partial dots wider than binary64): the largest
+    products (57344^2), subnormal products (2^-16 * 2^-16) next to them in one block (t_b
+    over 53 bits), exact cancellation to zero, zero products of both signs, Inf and NaN
+    elements, a NaN scale, a partial last block."""
+    bf = mf.format("mxfp8_e5m2").replace(saturation="none", padding="zeros")
+    M, K, N = 8, 70, 5
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((M, K)) * np.exp2(rng.integers(-20, 16, (M, K)).astype(float))
+    w = rng.standard_normal((K, N)) * np.exp2(rng.integers(-20, 16, (K, N)).astype(float))
+    x[0, :] = 57344.0                       # max x max in every block
+    w[:, 0] = 57344.0
+    w[:32, 1] = -57344.0
+    x[1, :] = 2.0 ** -16                    # subnormal elements under a large amax: wide t_b
+    x[1, ::9] = 57344.0
+    w[::2, 2] = 2.0 ** -16
+    w[::11, 2] = -49152.0
+    x[2, 0:32:2], x[2, 1:32:2] = 3.0 * 2 ** 10, -3.0 * 2 ** 10   # cancels to 0 against w = 1
+    x[2, 32:] = -0.0
+    w[:, 3] = 1.0
+    x[3, :] = -0.0                          # zero products only: the sign of an exact zero
+    x[4, 5] = np.inf                        # Inf in the first block
+    x[5, 40] = np.nan                       # NaN in the second block
+    x[6, 3], x[6, 4] = np.inf, -np.inf      # Inf - Inf
+    w[33, 4] = -np.inf
+    A, B = mf.encode(x, bf), mf.encode(w, bf.replace(axis=(0,)))
+    scales = A.scales.copy()
+    scales[7, 1] = 0xFF                     # an E8M0 NaN scale
+    return A._replace(scales=scales), B
+
+
+@pytest.mark.parametrize("acc", ["float32", "float64"])
+def test_e5m2_split_path_edge_cases_against_oracle(acc, monkeypatch):
+    from minifloat.backends import cpu
+    A, B = _e5m2_edge_operands()
+    seen = []
+    real = cpu.block_matmul
+
+    def spy(*args, **kw):
+        seen.append(args[-1] if len(args) > 17 else kw.get("pieces"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(cpu, "block_matmul", spy)
+    _bits_equal(mf.block_matmul(A, B, accumulator=acc), oracle_matmul(A, B, acc))
+    got = mf.block_matmul(A, B, accumulator=acc, out_format="e5m2")
+    np.testing.assert_array_equal(got.codes, oracle_matmul(A, B, acc, out="e5m2"))
+    assert all(p is not None and p.shape[0] == 3 for p in seen)  # the split path ran
+
+
 @pytest.mark.parametrize("order", ["sequential", "pairwise"])
 @pytest.mark.parametrize("acc", ["bf16", "e5m2", "float16"])
 def test_emulated_accumulators(acc, order):

@@ -124,15 +124,16 @@ def block_matmul(a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray,
                  shape: tuple[int, int, int], kb: int, t: float, kind: int,
                  sacc: tuple[int, ...], so: tuple[int, ...], proj: tuple[int, ...],
                  pairwise: int, block: int, fast: int, e0: int, limbs: int,
-                 out: np.ndarray) -> bool:
+                 out: np.ndarray, pieces: np.ndarray | None = None) -> bool:
     """Codes of the block dot products (block_dot.h) of element values a (M, K), b (K, N)
     with per-element-block scale values sa (M, NB), sb (NB, N) and tensor scale product t;
-    proj = (mode, sat, nbits, flush, rsrc, seed, offset).  False: a NaN without a code."""
+    proj = (mode, sat, nbits, flush, rsrc, seed, offset); pieces (NP, M, K): a's elements cut
+    by magnitude for the split path (fast must be set).  False: a NaN without a code."""
     M, K, N = shape
     mode, sat, nbits, flush, rsrc, seed, offset = proj
     return bool(_core.block_matmul(a, b, sa, sb, M, K, N, kb, t, kind, sacc, so, mode, sat,
                                    nbits, flush, pairwise, block, rsrc, seed, offset, fast, e0,
-                                   limbs, out))
+                                   limbs, out, np.empty(0) if pieces is None else pieces))
 
 
 def divide_round_f32(a: float, d: float) -> float:
