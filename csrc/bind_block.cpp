@@ -843,6 +843,16 @@ void block_matmul_split(const double* AP, int NP, const double* Bp, const double
         for (int p = 0; p < NP; ++p) {
           const double* ar[kDRB];
           for (int r = 0; r < kDRB; ++r) ar[r] = AP + p * MK + std::size_t(row[r]) * K;
+          if (p > 0) {  // a piece with no non-zero element here: its partial dots are +0
+            bool any = false;
+            for (int r = 0; r < kDRB && !any; ++r)
+              for (int k = k0; k < k1; ++k) any |= ar[r][k] != 0.0;
+            if (!any) {
+              for (int r = 0; r < kDRB; ++r)
+                for (int c = 0; c < kDCB; ++c) t[p][r][c] = 0.0;
+              continue;
+            }
+          }
           V acc[kDRB][NV];
 #pragma GCC unroll 8
           for (int r = 0; r < kDRB; ++r)
