@@ -100,14 +100,15 @@ def _block_input(x: Any) -> np.ndarray:
     raise TypeError(f"block formats take float input up to float64, got dtype {a.dtype}")
 
 
-def _tensor_scale(a: np.ndarray, bf: BlockFormat) -> float:
+def _tensor_scale(a: Any, bf: BlockFormat) -> float:
     """T: 1.0, the format's fixed value, or RN_f32(amax / (scale max * element max)) over the
-    finite elements (1.0 when that amax is 0 or the quotient rounds to 0)."""
+    finite elements (1.0 when that amax is 0 or the quotient rounds to 0); the amax of a CuPy
+    array is taken on its device."""
     if bf.tensor_scale is None:
         return 1.0
     if isinstance(bf.tensor_scale, float):
         return bf.tensor_scale
-    amax = cpu.finite_amax(a)
+    amax = cuda_blocks.finite_amax(a) if cuda.is_cupy_array(a) else cpu.finite_amax(a)
     if amax == 0.0:
         return 1.0
     t = cpu.divide_round_f32(amax, float(bf.scale.max) * float(bf.element.max))
@@ -138,8 +139,9 @@ def encode(x: Any, bf: BlockFormat, *, rounding: str | None = None,
                          "exceeds the 50 bits a block element's exact quotient keeps; "
                          "use fewer random bits")
     if gpu:  # the same definition on the device (backends/cuda_blocks.py)
-        gcodes, gscodes, t = cuda_blocks.encode(a, bf, layout, scale_shape, p.mode, p.sat,
-                                                p.nbits, p.rsrc, p.seed, p.offset, p.random)
+        t = _tensor_scale(a, bf)
+        gcodes, gscodes = cuda_blocks.encode(a, bf, t, layout, scale_shape, p.mode, p.sat,
+                                             p.nbits, p.rsrc, p.seed, p.offset, p.random)
         return BlockCodes(gcodes, gscodes.astype(bf.scale_dtype), t, bf)
     t = _tensor_scale(a, bf)
     codes = np.empty(a.shape, dtype=bf.dtype)

@@ -7,8 +7,8 @@ element (decode), calling the same block.h functions:
   bits, so float order is integer order), ``mf::block_scale`` picks the scale code, pass 2
   rounds every element once with ``mf::block_element_code`` (0 under a NaN scale).  Element
   ``i`` (flat index) reads Philox position ``offset + i``, as on the CPU.  The per-tensor scale
-  T of NVFP4-style formats is computed as on the CPU (the finite amax, then
-  ``cpu.divide_round_f32`` on the host).
+  T of NVFP4-style formats is blocks._tensor_scale's, with the finite amax taken on the device
+  (:func:`finite_amax`).
 - decode: ``element value * (scale value * T)`` in float64 (exact), then float32 through
   ``mf::binary32_bits_rne`` (CuPy's ``-ftz=true`` would flush an MX value below 2^-126).
 
@@ -229,29 +229,21 @@ def _layout_args(layout: tuple[int, ...]) -> list[Any]:
     return [np.uint64(v) for v in layout]
 
 
-def tensor_scale(cp: Any, x: Any, bf: BlockFormat) -> float:
-    """T of blocks._tensor_scale for a CuPy array: the finite amax on the device, the rest as
-    on the CPU (``cpu.divide_round_f32``)."""
-    from . import cpu
-
-    if bf.tensor_scale is None:
-        return 1.0
-    if isinstance(bf.tensor_scale, float):
-        return bf.tensor_scale
+def finite_amax(x: Any) -> float:
+    """The largest finite magnitude of the CuPy array ``x`` (0.0 when there is none), as
+    cpu.finite_amax gives it for a NumPy array (blocks._tensor_scale uses either)."""
+    cp = cuda.require()
     v = cp.abs(x)
     v = v[cp.isfinite(v)]
-    amax = float(v.max()) if v.size else 0.0
-    if amax == 0.0:
-        return 1.0
-    t = cpu.divide_round_f32(amax, float(bf.scale.max) * float(bf.element.max))
-    return t if t > 0.0 else 1.0
+    return float(v.max()) if v.size else 0.0
 
 
-def encode(x: Any, bf: BlockFormat, layout: tuple[int, ...], scale_shape: tuple[int, ...],
-           mode: int, sat: int, nbits: int, rsrc: int, seed: int, offset: int,
-           random: np.ndarray | None) -> tuple[Any, Any, float]:
-    """(element codes, uint32 scale codes, T) of the CuPy float32/float64 array ``x`` in
-    ``bf`` with the canonical ``layout`` (blocks.block_layout) and resolved settings.
+def encode(x: Any, bf: BlockFormat, t: float, layout: tuple[int, ...],
+           scale_shape: tuple[int, ...], mode: int, sat: int, nbits: int, rsrc: int, seed: int,
+           offset: int, random: np.ndarray | None) -> tuple[Any, Any]:
+    """(element codes, uint32 scale codes) of the CuPy float32/float64 array ``x`` in ``bf``
+    with tensor scale ``t`` (blocks._tensor_scale), the canonical ``layout``
+    (blocks.block_layout) and resolved settings.
 
     Raises:
         ValueError: a needed code does not exist (a NaN/Inf block whose scale format has no
@@ -259,7 +251,6 @@ def encode(x: Any, bf: BlockFormat, layout: tuple[int, ...], scale_shape: tuple[
     """
     cp = cuda.require()
     a = x if x.flags.c_contiguous else cp.ascontiguousarray(x)
-    t = tensor_scale(cp, a, bf)
     codes = cp.empty(a.shape, dtype=bf.dtype)
     scodes = cp.empty(scale_shape, dtype=cp.uint32)
     nblocks = int(np.prod(scale_shape, dtype=np.int64))
@@ -278,7 +269,7 @@ def encode(x: Any, bf: BlockFormat, layout: tuple[int, ...], scale_shape: tuple[
             raise ValueError(f"x has NaN or Inf in a block, whose scale must then be NaN, but "
                              f"the scale format {bf.scale} has no NaN; replace them first "
                              "(e.g. cupy.nan_to_num)")
-    return codes, scodes, t
+    return codes, scodes
 
 
 _TABLES: dict[tuple[Any, int], tuple[Any, Any]] = {}
