@@ -238,6 +238,142 @@ std::uint32_t generic_code(const mf::BlockSpec& b, const mf::Plan& plan, const m
   return c;
 }
 
+// Whether a block whose d = 2^E is folded into the element format's bias can take
+// project_f32_rne (project_f32.h): the shifted format must satisfy f32_rne_ok.
+bool rne_shift_ok(const mf::FloatSpec& f, const mf::Plan& plan, std::int32_t E) {
+  mf::FloatSpec fs = f;
+  fs.bias -= E;
+  fs.emin += E;
+  return mf::f32_rne_ok(fs, plan);
+}
+
+// Codes computed as uint32 to the output's width (restrict: a byte store may otherwise alias
+// anything, and GCC then keeps this loop scalar; inlined, it lost the restrict and was
+// scalar again).
+template <class Out>
+__attribute__((noinline)) void narrow(const std::uint32_t* __restrict in, Out* __restrict out,
+                                      std::size_t len) {
+  for (std::size_t i = 0; i < len; ++i) out[i] = static_cast<Out>(in[i]);
+}
+
+// project_f32_rne over one block's elements; kQuot: through the quotient proxy by d.  The
+// format, plan and constants come by value: the loop then vectorises (references to them
+// made GCC keep it scalar).  K > 0: the block length, known at compile time (len == K).
+template <bool kInf, bool kQuot, std::size_t K>
+inline __attribute__((always_inline)) void rne_span(const float* xs, std::uint32_t* out,
+                                                    std::size_t len, const mf::FloatSpec f,
+                                                    const mf::Plan plan, const mf::F32Consts c,
+                                                    double d) {
+  const std::size_t n = K ? K : len;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t u = mf::bits_of(xs[i]);
+    if constexpr (kQuot) u = mf::quotient_f32_bits(u, d);
+    out[i] = mf::project_f32_rne<kInf>(f, plan, c, u);
+  }
+}
+
+// The largest finite magnitude of xs[0 .. len) (as bits) and the largest of all (NaN/Inf
+// flags), branch-free so that it vectorises; K > 0 as in rne_span.
+template <std::size_t K>
+inline __attribute__((always_inline)) void block_amax(const float* xs, std::size_t len,
+                                                      std::uint32_t& a, std::uint32_t& all) {
+  using MB = MagBits<float>;
+  const std::size_t n = K ? K : len;
+  std::uint32_t am = 0, al = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t u = MB::of(xs[i]);
+    const std::uint32_t fin = u & (0u - std::uint32_t(u < MB::kInf));
+    al = al > u ? al : u;
+    am = am > fin ? am : fin;
+  }
+  a = am;
+  all = al;
+}
+
+// encode_rows_f32 for nearest-even calls that project_f32_rne covers (f32_rne_ok for the
+// element format, f32_fpu_ok in this thread): each block's elements in one loop with the
+// block's constants (a power-of-two d = 2^E folded into the bias, else every element
+// through block.h's quotient proxy), no per-lane constant arrays.  Blocks it cannot take
+// (NaN scale, a shifted range project_f32_rne does not cover, a quotient outside
+// quotient_f32_ok) go element by element through the generic path.  K > 0: the block
+// length (L.k1 == K) at compile time, which lets GCC unroll the per-block loops; a last
+// partial block takes the K = 0 loops.
+template <bool kInf, std::size_t K, class Out>
+std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* scodes,
+                                  const Layout& L, const mf::BlockSpec& b,
+                                  const mf::Plan& plan_in, int sat, std::size_t gb,
+                                  std::size_t ge) {
+  using MB = MagBits<float>;
+  const mf::FloatSpec f = b.ef;
+  const mf::Plan plan = plan_in;
+  const mf::F32Consts c0 = mf::make_f32_consts(f);
+  const std::size_t k = L.k1, per_run = std::max<std::size_t>(1, kWords / k);
+  const bool quot_ok = mf::quotient_f32_ok(f, mf::NEAREST_EVEN, 0);
+  // The exponents E whose shifted format project_f32_rne covers (rne_shift_ok is an
+  // interval: only emin moves with E).
+  std::int32_t e_lo = 1, e_hi = 0;
+  for (std::int32_t E = -300; E <= 300; ++E) {
+    if (!rne_shift_ok(f, plan, E)) continue;
+    if (e_lo > e_hi) e_lo = E;
+    e_hi = E;
+  }
+  // Under the floor rule without a tensor scale, block_scale(A) depends on A only through
+  // floor(log2 A) (block.h: E = floor(log2 A) - emax_e, then clamped): the scale of every
+  // normal float32 amax is that of the power of two of its binade, memoised here per
+  // exponent field from block_scale itself.  Zero and subnormal amax, NaN and Inf go to
+  // block_scale directly.  Worth it from a few hundred blocks on.
+  const bool memo = b.rule == mf::RULE_FLOOR && b.tensor == 1.0 && ge - gb >= 512;
+  std::vector<mf::BlockScale> by_exp(memo ? 255 : 0);
+  for (std::size_t be = 1; be < by_exp.size(); ++be)
+    by_exp[be] = mf::block_scale(b, mf::pow2(std::int32_t(be) - 127), 0u, 0u,
+                                 b.scale_f32 ? std::uint32_t(be) << 23 : mf::NO_CODE);
+  alignas(64) std::uint32_t tmp[kWords];
+  std::uint32_t acc = 0;
+  for (std::size_t g = gb; g < ge;) {
+    const Group G = group_of(L, g);
+    const std::size_t nrun = std::min(std::min(L.nb1 - G.B1, ge - g), per_run);
+    const std::size_t start = span_start(L, G, 0);  // n0 == 1: j0 == 0
+    const std::size_t len = std::min(L.n1, (G.B1 + nrun) * k) - G.B1 * k;
+    const float* xs = x + start;
+    for (std::size_t i = 0; i < len; i += 256)
+      mfcpu::prefetch_ahead(xs + i, std::min<std::size_t>(256, len - i),
+                            (ge - g) * k > i ? (ge - g) * k - i : 0);
+    const std::size_t si = scale_index(L, G);
+    for (std::size_t r = 0; r < nrun; ++r) {
+      const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
+      const bool whole = K != 0 && i1 - i0 == K;
+      std::uint32_t a, all;
+      if (whole) block_amax<K>(xs + i0, K, a, all);
+      else block_amax<0>(xs + i0, i1 - i0, a, all);
+      const std::uint32_t be = a >> 23;
+      const mf::BlockScale sc =
+          memo && all < MB::kInf && be >= 1u
+              ? by_exp[be]
+              : mf::block_scale(b, MB::value(a), std::uint32_t(all > MB::kInf),
+                                std::uint32_t(all == MB::kInf), b.scale_f32 ? a : mf::NO_CODE);
+      acc |= std::uint32_t(sc.code == mf::NO_CODE);
+      scodes[si + r] = sc.code;
+      if (!sc.is_nan && sc.pow2 && sc.E >= e_lo && sc.E <= e_hi) {
+        mf::F32Consts ci = c0;
+        ci.emin127 += sc.E;
+        ci.base += std::uint32_t(sc.E) << f.man_bits;
+        if (whole) rne_span<kInf, false, K>(xs + i0, tmp + i0, K, f, plan, ci, 1.0);
+        else rne_span<kInf, false, 0>(xs + i0, tmp + i0, i1 - i0, f, plan, ci, 1.0);
+      } else if (!sc.is_nan && !sc.pow2 && quot_ok) {
+        const double d = sc.D * mf::pow2(sc.De);  // exact: D < 2^53, d in double's range
+        if (whole) rne_span<kInf, true, K>(xs + i0, tmp + i0, K, f, plan, c0, d);
+        else rne_span<kInf, true, 0>(xs + i0, tmp + i0, i1 - i0, f, plan, c0, d);
+      } else {
+        for (std::size_t i = i0; i < i1; ++i)
+          tmp[i] = generic_code<mf::NEAREST_EVEN>(b, plan, sc, sat, 0, xs[i], 0u, acc);
+      }
+    }
+    narrow(tmp, codes + start, len);
+    g += nrun;
+  }
+  return acc;
+}
+
 // 1-D blocks along the last axis of float32 input with float elements: runs of up to
 // kWords elements (consecutive blocks of one row) at a time.  Pass 1 takes each block's amax
 // and scale; pass 2 is ONE vectorised loop over the run on the float32 path, each lane with
@@ -250,6 +386,17 @@ std::uint32_t encode_rows_f32(const float* x, Out* codes, std::uint32_t* scodes,
                               int sat, int n, int rsrc, std::uint64_t seed,
                               std::uint64_t offset, const std::uint32_t* rnd, std::size_t gb,
                               std::size_t ge) {
+  if constexpr (MODE == mf::NEAREST_EVEN && !kAll) {
+    if (mf::f32_rne_ok(b.ef, plan) && mf::f32_fpu_ok()) {
+      const bool inf = mf::f32_rne_inf(plan);
+#define MF_RNE_ROWS(KINF, KB) \
+  encode_rows_f32_rne<KINF, KB>(x, codes, scodes, L, b, plan, sat, gb, ge)
+      if (L.k1 == 32) return inf ? MF_RNE_ROWS(true, 32) : MF_RNE_ROWS(false, 32);
+      if (L.k1 == 16) return inf ? MF_RNE_ROWS(true, 16) : MF_RNE_ROWS(false, 16);
+      return inf ? MF_RNE_ROWS(true, 0) : MF_RNE_ROWS(false, 0);
+#undef MF_RNE_ROWS
+    }
+  }
   using MB = MagBits<float>;
   const mf::FloatSpec& f = b.ef;
   const mf::F32Consts c0 = mf::make_f32_consts(f);

@@ -112,6 +112,9 @@ void encode_range_f32(const float* x, Out* out, std::size_t b, std::size_t e,
   const FloatSpec f = spec;
   const mf::Plan plan = mf::make_plan(f, MODE, sat, flush);
   const mf::F32Consts k = mf::make_f32_consts(f);
+  // Nearest-even on the FPU's rounding (project_f32.h), checked in the thread that runs it.
+  const bool rne = MODE == mf::NEAREST_EVEN && mf::f32_rne_ok(f, plan) && mf::f32_fpu_ok();
+  const bool rne_inf = mf::f32_rne_inf(plan);
   alignas(64) std::uint32_t codes[mfcpu::kStreamBlock];
   alignas(64) std::uint32_t words[mfcpu::kStreamBlock];
   std::uint32_t acc = 0;
@@ -119,7 +122,18 @@ void encode_range_f32(const float* x, Out* out, std::size_t b, std::size_t e,
     const std::size_t m = std::min(e - i0, mfcpu::kStreamBlock);
     const float* xb = x + i0;
     mfcpu::prefetch_ahead(xb, m, e - i0);
-    if constexpr (!mf::is_stochastic(MODE)) {
+    if constexpr (MODE == mf::NEAREST_EVEN && !kAll) {
+      if (rne && rne_inf) {
+        for (std::size_t i = 0; i < m; ++i)
+          codes[i] = mf::project_f32_rne<true>(f, plan, k, mf::bits_of(xb[i]));
+      } else if (rne) {
+        for (std::size_t i = 0; i < m; ++i)
+          codes[i] = mf::project_f32_rne<false>(f, plan, k, mf::bits_of(xb[i]));
+      } else {
+        for (std::size_t i = 0; i < m; ++i)
+          codes[i] = mf::project_f32<MODE, kAll>(f, plan, k, n, mf::bits_of(xb[i]), 0u);
+      }
+    } else if constexpr (!mf::is_stochastic(MODE)) {
       for (std::size_t i = 0; i < m; ++i)
         codes[i] = mf::project_f32<MODE, kAll>(f, plan, k, n, mf::bits_of(xb[i]), 0u);
     } else if (rsrc == 2) {
