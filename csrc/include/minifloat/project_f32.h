@@ -130,8 +130,10 @@ MF_HD bool f32_rne_inf(const Plan& p) {
 // Whether the calling thread's FPU rounds float32 additions as f32_rne needs: x86-64 MXCSR
 // round-to-nearest with DAZ off (FTZ does not matter: the sums are normal).  Other targets
 // keep the integer path.
+// (Host code only: NVRTC accepts no unannotated functions, and the GPU never calls it.)
+#if !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
 inline bool f32_fpu_ok() {
-#if defined(__x86_64__) && !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
+#if defined(__x86_64__)
   unsigned csr;
   __asm__ volatile("stmxcsr %0" : "=m"(csr));
   return (csr & 0x6040u) == 0u;  // RC (bits 13-14) = nearest, DAZ (bit 6) = 0
@@ -139,6 +141,7 @@ inline bool f32_fpu_ok() {
   return false;
 #endif
 }
+#endif
 
 // kInf: the plan's Inf codes differ from its overflow codes (saturation propagate); else an
 // infinite input, whose index lies above kmax, takes the overflow codes as it must.
