@@ -238,15 +238,6 @@ std::uint32_t generic_code(const mf::BlockSpec& b, const mf::Plan& plan, const m
   return c;
 }
 
-// Whether a block whose d = 2^E is folded into the element format's bias can take
-// project_f32_rne (project_f32.h): the shifted format must satisfy f32_rne_ok.
-bool rne_shift_ok(const mf::FloatSpec& f, const mf::Plan& plan, std::int32_t E) {
-  mf::FloatSpec fs = f;
-  fs.bias -= E;
-  fs.emin += E;
-  return mf::f32_rne_ok(fs, plan);
-}
-
 // Codes computed as uint32 to the output's width (restrict: a byte store may otherwise alias
 // anything, and GCC then keeps this loop scalar; inlined, it lost the restrict and was
 // scalar again).
@@ -273,21 +264,45 @@ inline __attribute__((always_inline)) void rne_span(const float* xs, std::uint32
 }
 
 // The largest finite magnitude of xs[0 .. len) (as bits) and the largest of all (NaN/Inf
-// flags), branch-free so that it vectorises; K > 0 as in rne_span.
-template <std::size_t K>
-inline __attribute__((always_inline)) void block_amax(const float* xs, std::size_t len,
-                                                      std::uint32_t& a, std::uint32_t& all) {
-  using MB = MagBits<float>;
+// flags), folded into a and all; branch-free (masks, not ?:) so that GCC vectorises the two
+// reductions.  K > 0 as in rne_span.
+template <class In, std::size_t K = 0, class U = typename MagBits<In>::U>
+inline __attribute__((always_inline)) void block_amax(const In* xs, std::size_t len, U& a,
+                                                      U& all) {
+  using MB = MagBits<In>;
   const std::size_t n = K ? K : len;
-  std::uint32_t am = 0, al = 0;
+  U am = a, al = all;
   for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t u = MB::of(xs[i]);
-    const std::uint32_t fin = u & (0u - std::uint32_t(u < MB::kInf));
+    const U u = MB::of(xs[i]);
+    const U fin = u & (U(0) - U(u < MB::kInf));
     al = al > u ? al : u;
     am = am > fin ? am : fin;
   }
   a = am;
   all = al;
+}
+
+// A run of consecutive blocks of one row (1-D blocks along the last axis, n0 == 1): nrun
+// blocks from group g (at most per_run, not past ge), their elements x[start .. start + len)
+// and their first scale index si.  run_of also prefetches the run's input 8 KiB ahead, as
+// the elementwise float32 loops do (parallel.h).
+struct Run {
+  std::size_t nrun, start, len, si;
+};
+template <class In>
+Run run_of(const Layout& L, std::size_t g, std::size_t ge, std::size_t per_run, const In* x) {
+  const Group G = group_of(L, g);
+  const std::size_t k = L.k1;
+  Run R;
+  R.nrun = std::min({L.nb1 - G.B1, ge - g, per_run});
+  R.start = span_start(L, G, 0);  // n0 == 1: j0 == 0
+  R.len = std::min(L.n1, (G.B1 + R.nrun) * k) - G.B1 * k;
+  R.si = scale_index(L, G);
+  const In* xs = x + R.start;
+  for (std::size_t i = 0; i < R.len; i += 256)
+    mfcpu::prefetch_ahead(xs + i, std::min<std::size_t>(256, R.len - i),
+                          (ge - g) * k > i ? (ge - g) * k - i : 0);
+  return R;
 }
 
 // encode_rows_f32 for nearest-even calls that project_f32_rne covers (f32_rne_ok for the
@@ -309,14 +324,9 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
   const mf::F32Consts c0 = mf::make_f32_consts(f);
   const std::size_t k = L.k1, per_run = std::max<std::size_t>(1, kWords / k);
   const bool quot_ok = mf::quotient_f32_ok(f, mf::NEAREST_EVEN, 0);
-  // The exponents E whose shifted format project_f32_rne covers (rne_shift_ok is an
-  // interval: only emin moves with E).
-  std::int32_t e_lo = 1, e_hi = 0;
-  for (std::int32_t E = -300; E <= 300; ++E) {
-    if (!rne_shift_ok(f, plan, E)) continue;
-    if (e_lo > e_hi) e_lo = E;
-    e_hi = E;
-  }
+  // The exponents E whose shifted format project_f32_rne covers.
+  std::int32_t e_lo, e_hi;
+  mf::f32_rne_shifts(f, e_lo, e_hi);
   // Under the floor rule without a tensor scale, block_scale(A) depends on A only through
   // floor(log2 A) (block.h: E = floor(log2 A) - emax_e, then clamped): the scale of every
   // normal float32 amax is that of the power of two of its binade, memoised here per
@@ -330,21 +340,14 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
   alignas(64) std::uint32_t tmp[kWords];
   std::uint32_t acc = 0;
   for (std::size_t g = gb; g < ge;) {
-    const Group G = group_of(L, g);
-    const std::size_t nrun = std::min(std::min(L.nb1 - G.B1, ge - g), per_run);
-    const std::size_t start = span_start(L, G, 0);  // n0 == 1: j0 == 0
-    const std::size_t len = std::min(L.n1, (G.B1 + nrun) * k) - G.B1 * k;
+    const auto [nrun, start, len, si] = run_of(L, g, ge, per_run, x);
     const float* xs = x + start;
-    for (std::size_t i = 0; i < len; i += 256)
-      mfcpu::prefetch_ahead(xs + i, std::min<std::size_t>(256, len - i),
-                            (ge - g) * k > i ? (ge - g) * k - i : 0);
-    const std::size_t si = scale_index(L, G);
     for (std::size_t r = 0; r < nrun; ++r) {
       const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
       const bool whole = K != 0 && i1 - i0 == K;
-      std::uint32_t a, all;
-      if (whole) block_amax<K>(xs + i0, K, a, all);
-      else block_amax<0>(xs + i0, i1 - i0, a, all);
+      std::uint32_t a = 0, all = 0;
+      if (whole) block_amax<float, K>(xs + i0, K, a, all);
+      else block_amax<float>(xs + i0, i1 - i0, a, all);
       const std::uint32_t be = a >> 23;
       const mf::BlockScale sc =
           memo && all < MB::kInf && be >= 1u
@@ -408,26 +411,13 @@ std::uint32_t encode_rows_f32(const float* x, Out* codes, std::uint32_t* scodes,
   std::uint32_t fast[kWords];
   std::uint32_t acc = 0;
   for (std::size_t g = gb; g < ge;) {
-    const Group G = group_of(L, g);
-    const std::size_t nrun = std::min({L.nb1 - G.B1, ge - g, per_run});
-    const std::size_t start = span_start(L, G, 0);  // n0 == 1: j0 == 0
-    const std::size_t len = std::min(L.n1, (G.B1 + nrun) * k) - G.B1 * k;
+    const auto [nrun, start, len, si] = run_of(L, g, ge, per_run, x);
     const float* xs = x + start;
-    // software prefetch 8 KiB ahead, as the elementwise float32 loops (parallel.h)
-    for (std::size_t i = 0; i < len; i += 256)
-      mfcpu::prefetch_ahead(xs + i, std::min<std::size_t>(256, len - i),
-                            (ge - g) * k > i ? (ge - g) * k - i : 0);
-    const std::size_t si = scale_index(L, G);
     bool any_quot = false;
     for (std::size_t r = 0; r < nrun; ++r) {
       const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
       std::uint32_t a = 0, all = 0;
-      for (std::size_t i = i0; i < i1; ++i) {
-        const std::uint32_t u = MB::of(xs[i]);
-        const std::uint32_t fin = u & (0u - std::uint32_t(u < MB::kInf));
-        all = all > u ? all : u;
-        a = a > fin ? a : fin;
-      }
+      block_amax<float>(xs + i0, i1 - i0, a, all);
       sc[r] = mf::block_scale(b, MB::value(a), std::uint32_t(all > MB::kInf),
                               std::uint32_t(all == MB::kInf), b.scale_f32 ? a : mf::NO_CODE);
       acc |= std::uint32_t(sc[r].code == mf::NO_CODE);
@@ -462,8 +452,7 @@ std::uint32_t encode_rows_f32(const float* x, Out* codes, std::uint32_t* scodes,
         tmp[i] = generic_code<MODE>(b, plan, sc[r], sat, n, xs[i], rv, acc);
       }
     }
-    Out* cs = codes + start;
-    for (std::size_t i = 0; i < len; ++i) cs[i] = static_cast<Out>(tmp[i]);
+    narrow(tmp, codes + start, len);
     g += nrun;
   }
   return acc;
@@ -540,8 +529,7 @@ void encode_inner_f32(const float* x, Out* codes, const Layout& L, const Group& 
           t = t + 1 == L.inner ? 0 : t + 1;
         }
       }
-      Out* cs = codes + start + i0;
-      for (std::size_t i = 0; i < m; ++i) cs[i] = static_cast<Out>(tmp[i]);
+      narrow(tmp, codes + start + i0, m);
     }
   }
 }
@@ -585,16 +573,7 @@ bool encode_groups(const In* x, Out* codes, std::uint32_t* scodes, const Layout&
       for (std::size_t j0 = G.j0a; j0 < G.j0b; ++j0) {
         const In* xs = x + span_start(L, G, j0);
         if (L.inner == 1) {
-          // Branch-free (masks, not ?:) so that GCC vectorises the two reductions.
-          U a = amax[0], all = maxall[0];
-          for (std::size_t i = 0; i < len; ++i) {
-            const U u = MB::of(xs[i]);
-            const U fin = u & (U(0) - U(u < MB::kInf));
-            all = all > u ? all : u;
-            a = a > fin ? a : fin;
-          }
-          amax[0] = a;
-          maxall[0] = all;
+          block_amax<In>(xs, len, amax[0], maxall[0]);
         } else {
           for (std::size_t i = 0, t = 0; i < len; ++i) {
             const U u = MB::of(xs[i]);

@@ -122,6 +122,14 @@ MF_HD bool f32_rne_ok(const FloatSpec& f, const Plan& p) {
          p.zero_input[1] == p.zero[1];
 }
 
+// The shifts E for which f with bias - E (emin + E: a block scale 2^E folded into the
+// format) still satisfies f32_rne_ok, given that f does: only f32_path_ok's emin >= -126 and
+// the magic's exponent emin + 127 + s <= 254 move with E, so they form the interval lo..hi.
+MF_HD void f32_rne_shifts(const FloatSpec& f, int32_t& lo, int32_t& hi) {
+  lo = -126 - f.emin;
+  hi = 127 - (23 - f.man_bits) - f.emin;
+}
+
 // Whether the plan's Inf codes differ from its overflow codes (project_f32_rne's kInf).
 MF_HD bool f32_rne_inf(const Plan& p) {
   return p.inf[0] != p.overflow[0] || p.inf[1] != p.overflow[1];
