@@ -282,6 +282,33 @@ inline __attribute__((always_inline)) void block_amax(const In* xs, std::size_t 
   all = al;
 }
 
+// The largest magnitude of xs[0 .. len) (as bits, NaN and Inf included): block_amax's `all`
+// alone, the one reduction a block without NaN or Inf needs (there a == all).
+template <std::size_t K = 0>
+inline __attribute__((always_inline)) std::uint32_t block_magmax(const float* xs,
+                                                                 std::size_t len) {
+  const std::size_t n = K ? K : len;
+  std::uint32_t al = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t u = MagBits<float>::of(xs[i]);
+    al = al > u ? al : u;
+  }
+  return al;
+}
+
+// project_f32_rne of xs[i] * fac[i] over a run: fac[i] = 2^-E of element i's block, so that
+// the product is x / d exactly (see encode_rows_f32_rne) and every block takes the element
+// format's own constants, in one loop over the whole run.
+template <bool kInf>
+__attribute__((noinline)) void rne_scaled(const float* __restrict xs,
+                                          const float* __restrict fac,
+                                          std::uint32_t* __restrict out, std::size_t len,
+                                          const mf::FloatSpec f, const mf::Plan plan,
+                                          const mf::F32Consts c) {
+  for (std::size_t i = 0; i < len; ++i)
+    out[i] = mf::project_f32_rne<kInf>(f, plan, c, mf::bits_of(xs[i] * fac[i]));
+}
+
 // A run of consecutive blocks of one row (1-D blocks along the last axis, n0 == 1): nrun
 // blocks from group g (at most per_run, not past ge), their elements x[start .. start + len)
 // and their first scale index si.  run_of also prefetches the run's input 8 KiB ahead, as
@@ -306,13 +333,19 @@ Run run_of(const Layout& L, std::size_t g, std::size_t ge, std::size_t per_run, 
 }
 
 // encode_rows_f32 for nearest-even calls that project_f32_rne covers (f32_rne_ok for the
-// element format, f32_fpu_ok in this thread): each block's elements in one loop with the
-// block's constants (a power-of-two d = 2^E folded into the bias, else every element
-// through block.h's quotient proxy), no per-lane constant arrays.  Blocks it cannot take
-// (NaN scale, a shifted range project_f32_rne does not cover, a quotient outside
-// quotient_f32_ok) go element by element through the generic path.  K > 0: the block
-// length (L.k1 == K) at compile time, which lets GCC unroll the per-block loops; a last
-// partial block takes the K = 0 loops.
+// element format, f32_fpu_ok in this thread).  A block with a power-of-two d = 2^E is
+// "scaled": its elements are multiplied by 2^-E in float32, which is exact wherever the
+// product is a normal float32 or zero (2^-E itself normal, no overflow: checked per block
+// from its amax), and where it is not (|x / d| < 2^-126, the product rounded or flushed)
+// both x / d and the product round to zero with x's sign, because the element format's
+// quantum there is 2^(emin - m) >= 2^-125 (scaled_ok).  The scaled blocks of a run then go
+// through ONE loop with the element format's own constants (rne_scaled).  The other blocks
+// are done after it, each in one loop with its constants: a power-of-two d = 2^E folded into
+// the bias, else every element through block.h's quotient proxy; blocks neither covers (NaN
+// scale, a shifted range project_f32_rne does not cover, a quotient outside quotient_f32_ok)
+// go element by element through the generic path.  K > 0: the block length (L.k1 == K) at
+// compile time, which lets GCC unroll the per-block loops; a last partial block takes the
+// K = 0 loops.
 template <bool kInf, std::size_t K, class Out>
 std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* scodes,
                                   const Layout& L, const mf::BlockSpec& b,
@@ -324,6 +357,7 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
   const mf::F32Consts c0 = mf::make_f32_consts(f);
   const std::size_t k = L.k1, per_run = std::max<std::size_t>(1, kWords / k);
   const bool quot_ok = mf::quotient_f32_ok(f, mf::NEAREST_EVEN, 0);
+  const bool scaled_ok = f.emin - f.man_bits >= -125;
   // The exponents E whose shifted format project_f32_rne covers.
   std::int32_t e_lo, e_hi;
   mf::f32_rne_shifts(f, e_lo, e_hi);
@@ -333,42 +367,84 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
   // exponent field from block_scale itself.  Zero and subnormal amax, NaN and Inf go to
   // block_scale directly.  Worth it from a few hundred blocks on.
   const bool memo = b.rule == mf::RULE_FLOOR && b.tensor == 1.0 && ge - gb >= 512;
+  // A block's scaled-path test (see above) from its scale and its amax exponent field be.
+  auto scaled_by = [&](const mf::BlockScale& s, std::int32_t be) {
+    return scaled_ok && !s.is_nan && s.pow2 && s.E >= -127 && s.E <= 126 &&
+           be - 127 - s.E <= 127;
+  };
   std::vector<mf::BlockScale> by_exp(memo ? 255 : 0);
-  for (std::size_t be = 1; be < by_exp.size(); ++be)
+  // by_exp's scale codes, and the factors 2^-E of the scaled ones (0: not scaled)
+  std::vector<std::uint32_t> memo_code(by_exp.size());
+  std::vector<float> memo_fac(by_exp.size());
+  for (std::size_t be = 1; be < by_exp.size(); ++be) {
     by_exp[be] = mf::block_scale(b, mf::pow2(std::int32_t(be) - 127), 0u, 0u,
                                  b.scale_f32 ? std::uint32_t(be) << 23 : mf::NO_CODE);
+    memo_code[be] = by_exp[be].code;
+    memo_fac[be] = scaled_by(by_exp[be], std::int32_t(be))
+                       ? mf::float_of(std::uint32_t(127 - by_exp[be].E) << 23)
+                       : 0.0f;
+  }
   alignas(64) std::uint32_t tmp[kWords];
+  alignas(64) float fac[kWords];
+  std::vector<mf::BlockScale> sc(per_run);
+  std::vector<std::uint8_t> scaled(per_run);
   std::uint32_t acc = 0;
   for (std::size_t g = gb; g < ge;) {
     const auto [nrun, start, len, si] = run_of(L, g, ge, per_run, x);
     const float* xs = x + start;
+    bool all_scaled = true, any_scaled = false;
     for (std::size_t r = 0; r < nrun; ++r) {
       const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
       const bool whole = K != 0 && i1 - i0 == K;
-      std::uint32_t a = 0, all = 0;
-      if (whole) block_amax<float, K>(xs + i0, K, a, all);
-      else block_amax<float>(xs + i0, i1 - i0, a, all);
-      const std::uint32_t be = a >> 23;
-      const mf::BlockScale sc =
-          memo && all < MB::kInf && be >= 1u
-              ? by_exp[be]
-              : mf::block_scale(b, MB::value(a), std::uint32_t(all > MB::kInf),
-                                std::uint32_t(all == MB::kInf), b.scale_f32 ? a : mf::NO_CODE);
-      acc |= std::uint32_t(sc.code == mf::NO_CODE);
-      scodes[si + r] = sc.code;
-      if (!sc.is_nan && sc.pow2 && sc.E >= e_lo && sc.E <= e_hi) {
+      std::uint32_t all = whole ? block_magmax<K>(xs + i0, K) : block_magmax(xs + i0, i1 - i0);
+      std::uint32_t a = all;
+      if (all >= MB::kInf) {
+        a = all = 0;
+        block_amax<float>(xs + i0, i1 - i0, a, all);
+      }
+      const std::int32_t be = std::int32_t(a >> 23);
+      float fr;
+      if (memo && all < MB::kInf && be >= 1 && memo_fac[std::size_t(be)] != 0.0f) {
+        // the common case in a few loads: a memoised scale on the scaled path
+        acc |= std::uint32_t(memo_code[std::size_t(be)] == mf::NO_CODE);
+        scodes[si + r] = memo_code[std::size_t(be)];
+        fr = memo_fac[std::size_t(be)];
+        scaled[r] = 1;
+        any_scaled = true;
+      } else {
+        const mf::BlockScale s =
+            memo && all < MB::kInf && be >= 1
+                ? by_exp[std::size_t(be)]
+                : mf::block_scale(b, MB::value(a), std::uint32_t(all > MB::kInf),
+                                  std::uint32_t(all == MB::kInf), b.scale_f32 ? a : mf::NO_CODE);
+        acc |= std::uint32_t(s.code == mf::NO_CODE);
+        scodes[si + r] = s.code;
+        sc[r] = s;
+        const bool sr = scaled_by(s, be);
+        scaled[r] = std::uint8_t(sr);
+        all_scaled &= sr;
+        any_scaled |= sr;
+        fr = sr ? mf::float_of(std::uint32_t(127 - s.E) << 23) : 1.0f;
+      }
+      if (whole) std::fill_n(fac + i0, K, fr);
+      else std::fill(fac + i0, fac + i1, fr);
+    }
+    if (any_scaled) rne_scaled<kInf>(xs, fac, tmp, len, f, plan, c0);
+    for (std::size_t r = 0; r < nrun && !all_scaled; ++r) {
+      if (scaled[r]) continue;
+      const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
+      const mf::BlockScale& s = sc[r];
+      if (!s.is_nan && s.pow2 && s.E >= e_lo && s.E <= e_hi) {
         mf::F32Consts ci = c0;
-        ci.emin127 += sc.E;
-        ci.base += std::uint32_t(sc.E) << f.man_bits;
-        if (whole) rne_span<kInf, false, K>(xs + i0, tmp + i0, K, f, plan, ci, 1.0);
-        else rne_span<kInf, false, 0>(xs + i0, tmp + i0, i1 - i0, f, plan, ci, 1.0);
-      } else if (!sc.is_nan && !sc.pow2 && quot_ok) {
-        const double d = sc.D * mf::pow2(sc.De);  // exact: D < 2^53, d in double's range
-        if (whole) rne_span<kInf, true, K>(xs + i0, tmp + i0, K, f, plan, c0, d);
-        else rne_span<kInf, true, 0>(xs + i0, tmp + i0, i1 - i0, f, plan, c0, d);
+        ci.emin127 += s.E;
+        ci.base += std::uint32_t(s.E) << f.man_bits;
+        rne_span<kInf, false, 0>(xs + i0, tmp + i0, i1 - i0, f, plan, ci, 1.0);
+      } else if (!s.is_nan && !s.pow2 && quot_ok) {
+        const double d = s.D * mf::pow2(s.De);  // exact: D < 2^53, d in double's range
+        rne_span<kInf, true, 0>(xs + i0, tmp + i0, i1 - i0, f, plan, c0, d);
       } else {
         for (std::size_t i = i0; i < i1; ++i)
-          tmp[i] = generic_code<mf::NEAREST_EVEN>(b, plan, sc, sat, 0, xs[i], 0u, acc);
+          tmp[i] = generic_code<mf::NEAREST_EVEN>(b, plan, s, sat, 0, xs[i], 0u, acc);
       }
     }
     narrow(tmp, codes + start, len);

@@ -320,6 +320,40 @@ def test_float32_blocks_along_a_leading_axis_against_oracle(name, rounding):
 
 
 @pytest.mark.parametrize("name", PRESETS)
+def test_float32_rows_with_wide_blocks_against_oracle(name):
+    """float32 rows blocked along the last axis, nearest-even (the C++ path that multiplies a
+    block by 2^-E in float32): 1100 blocks (enough for the memoised floor-rule scales), among
+    them blocks whose small elements lie below 2^-126 once divided by the scale (amax 2^100
+    with elements down to 2^-60), blocks with amax near float32's max and with subnormal
+    amax (scale factors up to 2^127), a ragged last block; expected from the oracle."""
+    bf = mf.format(name).replace(padding="zeros")
+    k = bf.block_size[0]
+    rng = np.random.default_rng(21)
+    nb = 1100
+    ncol = nb * k // 10 + 3  # ten rows, the last block of each row partial
+    x = rng.standard_normal((10, ncol)) * np.exp2(rng.integers(-30, 30, (10, ncol)))
+    x[0, :k] = np.exp2(rng.uniform(-60, 100, k)) * rng.choice([-1, 1], k)
+    x[0, 0] = 2.0 ** 100
+    x[1, :k] = rng.uniform(-1, 1, k) * float(np.finfo(np.float32).max)
+    x[2, :k] = rng.uniform(-1, 1, k) * 2.0 ** -140
+    x[3, k:2 * k] = np.exp2(rng.uniform(-149, -100, k)) * rng.choice([-1, 1], k)
+    x = x.astype(np.float32)
+    got = mf.encode(x, bf)
+    d = odesc(bf)
+    T = tensor_of(bf, x.astype(np.float64))
+    sat = "finite" if bf.saturation is None else bf.saturation
+    for r in range(x.shape[0]):
+        for B in range(got.scales.shape[1]):
+            sl = slice(B * k, min(ncol, (B + 1) * k))
+            if r > 3 and B % 7:  # every block of the special rows, a seventh of the rest
+                continue
+            sc, cs = O.block_encode(d, x[r, sl].astype(np.float64).tolist(), T,
+                                    "nearest_even", sat, None, None)
+            assert got.scales[r, B] == sc, (r, B)
+            assert got.codes[r, sl].tolist() == cs[:sl.stop - sl.start], (r, B)
+
+
+@pytest.mark.parametrize("name", PRESETS)
 def test_exhaustive_decode_every_element_code_by_every_scale_code(name):
     bf = mf.format(name)
     T = 0.75 if bf.tensor_scale is not None else 1.0
