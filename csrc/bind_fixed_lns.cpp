@@ -13,6 +13,7 @@
 #include "minifloat/accumulate.h"
 #include "minifloat/fixed.h"
 #include "minifloat/fixed_f32.h"
+#include "minifloat/project_f32.h"
 #include "minifloat/lns.h"
 #include "minifloat/random.h"
 #include "contract_args.h"
@@ -188,6 +189,8 @@ bool fixed_encode_f32(const float* x, Out* out, std::size_t size, const mf::Fixe
     // (through the lambda's references it reloaded them per element: 2.5x slower).
     const mf::FixedF32Consts kc = k;
     const int nb = n;
+    // nearest-even on the FPU's rounding (fixed_f32.h), checked in the thread that runs it
+    const bool rne = MODE == mf::NEAREST_EVEN && mf::f32_fpu_ok();
     alignas(64) std::uint32_t codes[kF32Block];
     alignas(64) std::uint32_t words[kF32Block];
     std::uint32_t acc = 0;
@@ -199,6 +202,9 @@ bool fixed_encode_f32(const float* x, Out* out, std::size_t size, const mf::Fixe
         fill_random(R, i0, m, words);
         for (std::size_t i = 0; i < m; ++i)
           codes[i] = mf::fixed_project_f32<MODE>(kc, nb, mf::bits_of(xb[i]), words[i]);
+      } else if (rne) {
+        for (std::size_t i = 0; i < m; ++i)
+          codes[i] = mf::fixed_project_f32_rne(kc, mf::bits_of(xb[i]));
       } else {
         for (std::size_t i = 0; i < m; ++i)
           codes[i] = mf::fixed_project_f32<MODE>(kc, nb, mf::bits_of(xb[i]), 0u);
