@@ -220,7 +220,8 @@ F32_FORMATS = SMALL + MID + [(-6, 20, True), (10, -8, False), (0, 16, False), (1
 
 @pytest.mark.parametrize("p", F32_FORMATS, ids=ids(F32_FORMATS))
 def test_encode_float32_fast_path_every_mode(p, rng):
-    """float32 input to <= 16-bit formats takes the uint32 path: every deterministic mode with
+    """float32 input to <= 16-bit formats takes the uint32 path (nearest_even: the FPU-rounding
+    path, fixed_project_f32_rne, on x86-64): every deterministic mode with
     saturations finite and wrap (wrap stays on the generic path), every stochastic mode with
     explicit R of several widths, against the oracle; plus subnormals, huge values, +-Inf."""
     f = fx(p)
