@@ -249,14 +249,13 @@ __attribute__((noinline)) void narrow(const std::uint32_t* __restrict in, Out* _
 
 // project_f32_rne over one block's elements; kQuot: through the quotient proxy by d.  The
 // format, plan and constants come by value: the loop then vectorises (references to them
-// made GCC keep it scalar).  K > 0: the block length, known at compile time (len == K).
-template <bool kInf, bool kQuot, std::size_t K>
+// made GCC keep it scalar).
+template <bool kInf, bool kQuot>
 inline __attribute__((always_inline)) void rne_span(const float* xs, std::uint32_t* out,
                                                     std::size_t len, const mf::FloatSpec f,
                                                     const mf::Plan plan, const mf::F32Consts c,
                                                     double d) {
-  const std::size_t n = K ? K : len;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < len; ++i) {
     std::uint32_t u = mf::bits_of(xs[i]);
     if constexpr (kQuot) u = mf::quotient_f32_bits(u, d);
     out[i] = mf::project_f32_rne<kInf>(f, plan, c, u);
@@ -265,14 +264,13 @@ inline __attribute__((always_inline)) void rne_span(const float* xs, std::uint32
 
 // The largest finite magnitude of xs[0 .. len) (as bits) and the largest of all (NaN/Inf
 // flags), folded into a and all; branch-free (masks, not ?:) so that GCC vectorises the two
-// reductions.  K > 0 as in rne_span.
-template <class In, std::size_t K = 0, class U = typename MagBits<In>::U>
+// reductions.
+template <class In, class U = typename MagBits<In>::U>
 inline __attribute__((always_inline)) void block_amax(const In* xs, std::size_t len, U& a,
                                                       U& all) {
   using MB = MagBits<In>;
-  const std::size_t n = K ? K : len;
   U am = a, al = all;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < len; ++i) {
     const U u = MB::of(xs[i]);
     const U fin = u & (U(0) - U(u < MB::kInf));
     al = al > u ? al : u;
@@ -283,7 +281,8 @@ inline __attribute__((always_inline)) void block_amax(const In* xs, std::size_t 
 }
 
 // The largest magnitude of xs[0 .. len) (as bits, NaN and Inf included): block_amax's `all`
-// alone, the one reduction a block without NaN or Inf needs (there a == all).
+// alone, the one reduction a block without NaN or Inf needs (there a == all).  K > 0: the
+// block length, known at compile time (len == K), which lets GCC unroll the loop.
 template <std::size_t K = 0>
 inline __attribute__((always_inline)) std::uint32_t block_magmax(const float* xs,
                                                                  std::size_t len) {
@@ -344,8 +343,8 @@ Run run_of(const Layout& L, std::size_t g, std::size_t ge, std::size_t per_run, 
 // the bias, else every element through block.h's quotient proxy; blocks neither covers (NaN
 // scale, a shifted range project_f32_rne does not cover, a quotient outside quotient_f32_ok)
 // go element by element through the generic path.  K > 0: the block length (L.k1 == K) at
-// compile time, which lets GCC unroll the per-block loops; a last partial block takes the
-// K = 0 loops.
+// compile time, for the per-block reduction and factor fill; a last partial block takes
+// their K = 0 loops.
 template <bool kInf, std::size_t K, class Out>
 std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* scodes,
                                   const Layout& L, const mf::BlockSpec& b,
@@ -367,10 +366,14 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
   // exponent field from block_scale itself.  Zero and subnormal amax, NaN and Inf go to
   // block_scale directly.  Worth it from a few hundred blocks on.
   const bool memo = b.rule == mf::RULE_FLOOR && b.tensor == 1.0 && ge - gb >= 512;
-  // A block's scaled-path test (see above) from its scale and its amax exponent field be.
+  // A block's scaled-path test (see above) from its scale and its amax exponent field be,
+  // and its factor 2^-E (a normal float32 when the test holds).
   auto scaled_by = [&](const mf::BlockScale& s, std::int32_t be) {
     return scaled_ok && !s.is_nan && s.pow2 && s.E >= -127 && s.E <= 126 &&
            be - 127 - s.E <= 127;
+  };
+  auto factor = [](const mf::BlockScale& s) {
+    return mf::float_of(std::uint32_t(127 - s.E) << 23);
   };
   std::vector<mf::BlockScale> by_exp(memo ? 255 : 0);
   // by_exp's scale codes, and the factors 2^-E of the scaled ones (0: not scaled)
@@ -380,9 +383,7 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
     by_exp[be] = mf::block_scale(b, mf::pow2(std::int32_t(be) - 127), 0u, 0u,
                                  b.scale_f32 ? std::uint32_t(be) << 23 : mf::NO_CODE);
     memo_code[be] = by_exp[be].code;
-    memo_fac[be] = scaled_by(by_exp[be], std::int32_t(be))
-                       ? mf::float_of(std::uint32_t(127 - by_exp[be].E) << 23)
-                       : 0.0f;
+    memo_fac[be] = scaled_by(by_exp[be], std::int32_t(be)) ? factor(by_exp[be]) : 0.0f;
   }
   alignas(64) std::uint32_t tmp[kWords];
   alignas(64) float fac[kWords];
@@ -424,7 +425,7 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
         scaled[r] = std::uint8_t(sr);
         all_scaled &= sr;
         any_scaled |= sr;
-        fr = sr ? mf::float_of(std::uint32_t(127 - s.E) << 23) : 1.0f;
+        fr = sr ? factor(s) : 1.0f;
       }
       if (whole) std::fill_n(fac + i0, K, fr);
       else std::fill(fac + i0, fac + i1, fr);
@@ -438,10 +439,10 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
         mf::F32Consts ci = c0;
         ci.emin127 += s.E;
         ci.base += std::uint32_t(s.E) << f.man_bits;
-        rne_span<kInf, false, 0>(xs + i0, tmp + i0, i1 - i0, f, plan, ci, 1.0);
+        rne_span<kInf, false>(xs + i0, tmp + i0, i1 - i0, f, plan, ci, 1.0);
       } else if (!s.is_nan && !s.pow2 && quot_ok) {
         const double d = s.D * mf::pow2(s.De);  // exact: D < 2^53, d in double's range
-        rne_span<kInf, true, 0>(xs + i0, tmp + i0, i1 - i0, f, plan, c0, d);
+        rne_span<kInf, true>(xs + i0, tmp + i0, i1 - i0, f, plan, c0, d);
       } else {
         for (std::size_t i = i0; i < i1; ++i)
           tmp[i] = generic_code<mf::NEAREST_EVEN>(b, plan, s, sat, 0, xs[i], 0u, acc);

@@ -100,7 +100,8 @@ MF_HD uint32_t fixed_project_f32_rne(const FixedF32Consts& c, uint32_t u) {
   const uint32_t nr = bits_of(v + 8388608.0f) - 0x4B000000u;  // 0x4B000000: 2^23
   const uint32_t limit = sel<uint32_t>(neg, c.limit_neg, c.limit_pos);
   // signed compares (both sides below 2^31): AVX2 has no unsigned vector compare
-  const uint32_t over = uint32_t(int32_t(vb) >= 0x4B000000) | uint32_t(int32_t(nr) > int32_t(limit));
+  const uint32_t over =
+      uint32_t(int32_t(vb) >= 0x4B000000) | uint32_t(int32_t(nr) > int32_t(limit));
   const uint32_t in_range = sel<uint32_t>(neg, (0u - nr) & c.mask, nr);
   const uint32_t code = sel<uint32_t>(over, sel<uint32_t>(neg, c.min_code, c.max_code),
                                       in_range);
