@@ -291,7 +291,6 @@ class MiniArray(ArrayOperators):
                 raise TypeError(f"{name}.reduce supports axis= and keepdims= only")
             if name == "add":
                 return _handler("sum")(inputs[0], axis=axis, keepdims=keepdims)
-            host_only(f"{name}.reduce", inputs[0])
             return _handler("extreme")(inputs[0], name, axis=axis, keepdims=keepdims)
         if method != "__call__":
             raise TypeError(f"{name}.{method} is not supported on MiniArray")
@@ -335,14 +334,12 @@ class MiniArray(ArrayOperators):
         return _handler("mean")(self, axis=axis, **kw)  # type: ignore[no-any-return]
 
     def max(self, axis: Any = None, keepdims: bool = False) -> MiniArray:
-        """Largest value (NaN propagates)."""
-        host_only("max", self)
+        """Largest value (NaN propagates), on the array's device."""
         return _handler("extreme")(self, "maximum", axis=axis,  # type: ignore[no-any-return]
                                    keepdims=keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False) -> MiniArray:
-        """Smallest value (NaN propagates)."""
-        host_only("min", self)
+        """Smallest value (NaN propagates), on the array's device."""
         return _handler("extreme")(self, "minimum", axis=axis,  # type: ignore[no-any-return]
                                    keepdims=keepdims)
 

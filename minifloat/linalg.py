@@ -287,23 +287,26 @@ def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 
 
 def extreme(a: MiniArray, which: str, axis: Any = None, keepdims: bool = False) -> MiniArray:
-    """max/min along axis: an exact selection (NaN propagates)."""
-    v = np.asarray(decode(a.codes, a.format), dtype=np.float64)
-    fn = np.max if which == "maximum" else np.min
+    """max/min along axis: an exact selection (NaN propagates), on the array's device."""
+    xp = cuda.array_module(a.codes)  # numpy, or cupy for a MiniArray on a GPU
+    v = xp.asarray(decode(a.codes, a.format), dtype=np.float64)
+    fn = xp.max if which == "maximum" else xp.min
     m = fn(v, axis=axis, keepdims=True)
     # The code of the first element equal to the extreme (bit for bit, or NaN): a selection,
     # never a re-rounding (LNS values are not exact doubles).
     if axis is None:
-        flat = same_value(v.ravel(), np.broadcast_to(m.ravel(), (v.size,)))
-        res = a.codes.ravel()[int(np.argmax(flat))].reshape(m.shape)
+        flat = same_value(v.ravel(), xp.broadcast_to(m.ravel(), (v.size,)))
+        first = int(xp.argmax(flat))
+        res = a.codes.ravel()[first:first + 1].reshape(m.shape)  # a slice stays on the device
     else:
         ax = _normalize_axes(axis, a.ndim)
         if len(ax) != 1:
             raise TypeError("max/min on MiniArray: axis must be None or one axis")
-        hit = same_value(v, np.broadcast_to(m, v.shape))
-        idx = np.expand_dims(np.argmax(hit, axis=ax[0]), ax[0])
-        res = np.take_along_axis(a.codes, idx, axis=ax[0])
-    return from_codes(res if keepdims else res.reshape(np.squeeze(m, axis=axis).shape), a.format)
+        hit = same_value(v, xp.broadcast_to(m, v.shape))
+        idx = xp.expand_dims(xp.argmax(hit, axis=ax[0]), ax[0])
+        res = xp.take_along_axis(a.codes, idx, axis=ax[0])
+    return from_codes(res if keepdims else res.reshape(xp.squeeze(m, axis=axis).shape),
+                      a.format)
 
 
 def matmul(a: Any, b: Any, *, out_format: FormatLike | None = None, out: Any = None,
@@ -320,9 +323,8 @@ def matmul(a: Any, b: Any, *, out_format: FormatLike | None = None, out: Any = N
     fo = _out_format([a.format, b.format], out_format)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul: input operand does not have enough dimensions")
-    if same_device([a, b], "matmul") != "cpu" and (a.ndim > 2 or b.ndim > 2):
-        raise TypeError("batched matmul of MiniArrays on a GPU has no kernel yet (1-D and "
-                        "2-D operands do); move them with .get() first")
+    same_device([a, b], "matmul")
+    xp = cuda.array_module(a.codes)  # numpy, or cupy for operands on a GPU
     ac = a.codes[None, :] if a.ndim == 1 else a.codes
     bc = b.codes[:, None] if b.ndim == 1 else b.codes
     if ac.shape[-1] != bc.shape[-2]:
@@ -334,12 +336,12 @@ def matmul(a: Any, b: Any, *, out_format: FormatLike | None = None, out: Any = N
         codes = contract2d(ac, a.format, bc, b.format, fo, **acc, **proj)
     elif bc.ndim == 2:  # one right operand: stack the left batch into rows
         rows = math.prod(batch) * M
-        codes = contract2d(np.broadcast_to(ac, batch + (M, K)).reshape(rows, K), a.format, bc,
+        codes = contract2d(xp.broadcast_to(ac, batch + (M, K)).reshape(rows, K), a.format, bc,
                            b.format, fo, **acc, **proj).reshape(batch + (M, N))
     else:
-        A = np.broadcast_to(ac, batch + (M, K)).reshape(math.prod(batch), M, K)
-        B = np.broadcast_to(bc, batch + (K, N)).reshape(math.prod(batch), K, N)
-        codes = np.empty(batch + (M, N), dtype=fo.dtype)
+        A = xp.broadcast_to(ac, batch + (M, K)).reshape(math.prod(batch), M, K)
+        B = xp.broadcast_to(bc, batch + (K, N)).reshape(math.prod(batch), K, N)
+        codes = xp.empty(batch + (M, N), dtype=fo.dtype)
         flat = codes.reshape(A.shape[0], M, N)
         for i in range(A.shape[0]):
             flat[i] = contract2d(A[i], a.format, B[i], b.format, fo, **acc, **proj)

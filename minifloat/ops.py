@@ -18,11 +18,13 @@ from typing import Any, cast
 import numpy as np
 
 from . import _core
+from .arith import fixed as _fixed
 from .arith import lns as _lns
 from .arith import number_system
 from .array import HANDLERS, MiniArray, asarray, device_of, from_codes, host_only, same_device
+from .backends import cuda as _cuda
 from .codec import decode, encode, resolve_projection
-from .formats import FloatFormat, FormatLike, LNSFormat, format
+from .formats import FixedFormat, FloatFormat, FormatLike, LNSFormat, format
 from .rounding import STOCHASTIC, current
 
 # arith.h ArithOp
@@ -163,22 +165,28 @@ def _on(a: MiniArray, device: str) -> MiniArray:
 
 def _apply_on_gpu(name: str, arrays: list[MiniArray], fo: Any, out: MiniArray | None,
                   where: Any, projection: dict[str, Any]) -> MiniArray:
-    """apply() on CuPy codes: the elementwise kernel of minifloat.backends.cuda (the same
-    exact operation and projection as the CPU, Philox positions by flat result index)."""
+    """apply() on CuPy codes: the elementwise kernel of minifloat.backends.cuda, or for
+    fixed-point operands that of cuda_fixed_lns (the same exact operation and projection as
+    the CPU, Philox positions by flat result index)."""
     from .backends import cuda
 
     fmts = [a.format for a in arrays]
-    if not all(isinstance(f, FloatFormat) for f in [*fmts, fo]):
-        raise TypeError(f"{name} of fixed-point or LNS MiniArrays has no GPU kernel yet; move "
-                        "the operands with .get() first")
+    fixed = all(isinstance(f, FixedFormat) for f in [*fmts, fo])
+    if not fixed and not all(isinstance(f, FloatFormat) for f in [*fmts, fo]):
+        raise TypeError(f"{name} of LNS MiniArrays, or of fixed-point with other formats, has "
+                        "no GPU kernel yet; move the operands with .get() first")
     if out is None and where is not True:
         raise ValueError("where= needs out= (elements outside the mask would be undefined)")
     shape = np.broadcast_shapes(*[a.shape for a in arrays])
     p = resolve_projection(fo, shape, **projection)
-    ops3: list[Any] = [(a.codes, a.format) for a in arrays] + [(None, None)] * (3 - len(arrays))
-    result = cuda.elementwise(name, ops3[0][0], ops3[0][1], ops3[1][0], ops3[1][1], ops3[2][0],
-                              ops3[2][1], fo, p.mode, p.sat, p.nbits, p.flush, p.rsrc, p.seed,
-                              p.offset, p.random)
+    if fixed:
+        result = _fixed.elementwise_gpu(name, [a.codes for a in arrays], fmts, fo, p)
+    else:
+        ops3: list[Any] = [(a.codes, a.format) for a in arrays] + \
+            [(None, None)] * (3 - len(arrays))
+        result = cuda.elementwise(name, ops3[0][0], ops3[0][1], ops3[1][0], ops3[1][1],
+                                  ops3[2][0], ops3[2][1], fo, p.mode, p.sat, p.nbits, p.flush,
+                                  p.rsrc, p.seed, p.offset, p.random)
     if out is None:
         return MiniArray(result, fo)
     if out.format != fo:
@@ -263,29 +271,36 @@ def _lns_add_for(fmts: list[Any], lns_add: Any) -> Any:
 
 def _select(name: str, a: Any, b: Any, out_format: FormatLike | None,
             out: MiniArray | None, where: Any) -> MiniArray:
-    host_only(name, a, b, out)
     arrays, fo = operand_formats((a, b), out_format)
-    va, vb = (np.asarray(decode(x.codes, x.format)) for x in arrays)
-    fn = {"maximum": np.maximum, "minimum": np.minimum, "fmax": np.fmax, "fmin": np.fmin}[name]
+    device = _operand_device(name, (a, b), arrays, out)
+    arrays = [_on(x, device) for x in arrays]
+    xp = _cuda.array_module(arrays[0].codes)  # numpy, or cupy for operands on a GPU
+    va, vb = (decode(x.codes, x.format) for x in arrays)
+    fn = {"maximum": xp.maximum, "minimum": xp.minimum, "fmax": xp.fmax,
+          "fmin": xp.fmin}[name]
     # Decoded values are compared (NumPy's rules, e.g. maximum(-0, +0)) and the CODE of the
     # chosen operand is taken, so nothing is re-rounded (LNS values are not exact doubles).
     # Only operands of another format than the result are projected.
     chosen = fn(va, vb)
-    ca, cb = np.broadcast_arrays(*[x.codes if x.format == fo else asarray(v, fo).codes
+    ca, cb = xp.broadcast_arrays(*[x.codes if x.format == fo else asarray(v, fo).codes
                                    for x, v in ((arrays[0], va), (arrays[1], vb))])
-    res = from_codes(np.where(same_value(chosen, np.broadcast_to(va, chosen.shape)), ca, cb),
+    res = from_codes(xp.where(same_value(chosen, xp.broadcast_to(va, chosen.shape)), ca, cb),
                      fo)
     if out is None:
         return res
-    np.copyto(out.codes, res.codes, where=np.asarray(where, dtype=bool))
+    if out.format != fo:
+        raise ValueError(f"out has format {out.format}, the result is {fo}")
+    xp.copyto(out.codes, res.codes, where=xp.asarray(where, dtype=bool))
     return out
 
 
-def same_value(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Elementwise: x and y are the same double bit for bit, or both NaN."""
-    x64, y64 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    return np.asarray((x64.view(np.uint64) == y64.view(np.uint64)) |
-                      (np.isnan(x64) & np.isnan(y64)))
+def same_value(x: Any, y: Any) -> Any:
+    """Elementwise: x and y are the same double bit for bit, or both NaN (NumPy or CuPy
+    arrays, both of one kind)."""
+    xp = _cuda.array_module(x)
+    x64, y64 = xp.asarray(x, dtype=np.float64), xp.asarray(y, dtype=np.float64)
+    return xp.asarray((x64.view(np.uint64) == y64.view(np.uint64)) |
+                      (xp.isnan(x64) & xp.isnan(y64)))
 
 
 def maximum(a: Any, b: Any, *, out_format: FormatLike | None = None,

@@ -276,7 +276,7 @@ def test_kernel_names_and_bad_keys() -> None:
     with pytest.raises(ValueError, match="in_dtype must be one of"):
         fl.encode_kernel_name("fixed", "float16", "uint8")
     assert "--device-int128" in fl.compile_options()
-    assert len(fl.kernel_sources()) == len({n for n, _, _ in fl.kernel_sources()}) == 30
+    assert len(fl.kernel_sources()) == len({n for n, _, _ in fl.kernel_sources()}) == 31
 
 
 @needs_gxx

@@ -123,9 +123,10 @@ def test_kernel_list_is_complete() -> None:
     assert len(names) == len(set(names)) == n_enc + n_dec + n_arith == 191
     assert "mf_encode_uint64_uint16_m10" in names and "mf_decode_uint8_float64" in names
     assert "mf_arith_fma_m10" in names and "mf_arith_positive_m0" in names
-    # fixed point: 4 inputs x 3 code dtypes + 3 x 2 decodes; LNS: 4 x 2 + 2 x 2
+    # fixed point: 4 inputs x 3 code dtypes + 3 x 2 decodes + the arithmetic kernel;
+    # LNS: 4 x 2 + 2 x 2
     n_fl = len(cuda_fixed_lns.kernel_sources())
-    assert n_fl == 18 + 12
+    assert n_fl == 18 + 1 + 12
     n_mm = len(cuda_linalg.kernel_sources())  # contraction kernels: uint8 and uint16 outputs
     n_bl = len(cuda_blocks.kernel_sources())  # block encode (2 inputs x 2 codes) and decode
     assert n_mm == 2 and n_bl == 8
@@ -136,6 +137,7 @@ def test_kernel_list_is_complete() -> None:
     for name, src, opts in cuda.kernel_sources():
         assert f" {name}(" in src
         assert opts == cuda.compile_options()
+    assert "mf_fixed_arith" in {name for name, _, _ in cuda_fixed_lns.kernel_sources()}
     for name, src, opts in cuda_fixed_lns.kernel_sources():
         assert f" {name}(" in src and '#include "minifloat/lns.h"' in src
         assert opts == (*cuda.compile_options(), "--device-int128")

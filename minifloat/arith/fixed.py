@@ -60,6 +60,17 @@ def elementwise(name: str, codes: list[np.ndarray], fmts: list[Any], fo: Any, p:
                      "with another number system; convert operands with astype() first")
 
 
+def elementwise_gpu(name: str, codes: list[Any], fmts: list[Any], fo: Any, p: Any) -> Any:
+    """:func:`elementwise` on CuPy codes, all formats fixed point: the ``mf_fixed_arith``
+    kernel (minifloat.backends.cuda_fixed_lns) with the same exact operation, projection and
+    Philox positions, so the codes equal the CPU's.  Returns the CuPy result codes."""
+    from ..backends import cuda_fixed_lns
+
+    _check_alignment(name, fmts, fo)
+    return cuda_fixed_lns.arith(_OPS[name], codes, fmts, fo, p.mode, p.sat, p.nbits, p.rsrc,
+                                p.seed, p.offset, p.random)
+
+
 def contract(a: np.ndarray, fa: Any, b: np.ndarray | None, fb: Any, fo: Any, kind: int,
              facc: Any, order: str, block: int, projection: dict[str, Any]) -> np.ndarray:
     """Codes of ``a @ b`` (or row sums of a when b is None) for fixed-point operands:

@@ -104,6 +104,12 @@ def is_cupy_array(x: Any) -> bool:
     return type(x).__module__.startswith("cupy")
 
 
+def array_module(x: Any) -> Any:
+    """The array namespace of ``x``: the cupy module for a CuPy ndarray, else numpy (the
+    selections of minifloat.ops and minifloat.linalg are written once against it)."""
+    return require() if is_cupy_array(x) else np
+
+
 # ---------------------------------------------------------------- kernel source assembly
 
 _HEADERS = ("minifloat/project.h", "minifloat/project_f32.h", "minifloat/random.h",

@@ -1,4 +1,5 @@
-"""CUDA kernels for fixed-point and LNS formats: encode and decode on CuPy arrays.
+"""CUDA kernels for fixed-point and LNS formats: encode and decode on CuPy arrays, and the
+elementwise arithmetic of fixed-point codes.
 
 The same construction as :mod:`minifloat.backends.cuda` (whose prologue, compile cache and
 launch these kernels share): short CUDA C++ files that ``#include`` the header core and call
@@ -10,7 +11,10 @@ the functions csrc/bind_fixed_lns.cpp calls, element for element:
   with subnormals kept, ``mf::binary32_bits_rne``);
 - LNS encode: ``mf::lns_encode_parts`` with the exact threshold table of the format's
   fraction bits (``cpu.threshold_table``, copied to the device once per F);
-- LNS decode: ``mf::lns_decode_double``.
+- LNS decode: ``mf::lns_decode_double``;
+- fixed-point arithmetic (``mf_fixed_arith``): ``mf::fixed_op_units`` of the operands'
+  ``mf::fixed_val`` (the exact result in 128-bit integers), then ``mf::fixed_project``, as
+  csrc/bind_fixed_lns.cpp's ``fixed_arith``; the operation is an argument too.
 
 Random bits follow the contract of docs/semantics.md §4 (element ``i`` uses Philox position
 ``offset + i``, or ``rnd[i]``), so a seeded stochastic encode gives the CPU's codes.  The
@@ -156,15 +160,51 @@ def decode_kernel_source(kind: str, code_dtype: str, value_dtype: str) -> str:
             "}\n")
 
 
+ARITH_KERNEL = "mf_fixed_arith"
+_FIXED_SPECS = ",\n    ".join(f"int32_t {p}_int, int32_t {p}_frac, int32_t {p}_signed"
+                              for p in "abco")
+
+
+def arith_kernel_source() -> str:
+    """CUDA C++ text of the fixed-point elementwise kernel ``mf_fixed_arith``.
+
+    Signature: ``(const uint32* a, const uint32* b, const uint32* c, uint32* out, uint64 size,
+    int32 op, <int_bits, frac_bits, is_signed> x 4 (fa, fb, fc, fo), int32 mode, int32 sat,
+    int32 n, int32 rsrc, uint64 seed, uint64 offset, const uint32* rnd, uint32* bad)``: codes
+    widened to uint32 and broadcast by the caller, ``op`` an arith.h ArithOp number (operands
+    beyond its arity are read but unused); ``*bad`` is OR-ed with 1 when a result is NaN (0/0,
+    the square root of a negative number), which fixed point cannot hold.
+    """
+    makes = "".join(f"  const mf::FixedSpec f{p} = mf::make_fixed_spec({p}_int, {p}_frac, "
+                    f"{p}_signed);\n" for p in "abco")
+    return (f'\nextern "C" __global__ void {ARITH_KERNEL}(\n'
+            "    const uint32_t* a, const uint32_t* b, const uint32_t* c, uint32_t* out,\n"
+            f"    uint64_t size, int32_t op,\n    {_FIXED_SPECS},\n" + _RANDOM_PARAMS
+            + makes + _GRID +
+            "  uint32_t acc = 0;\n"
+            "  for (uint64_t i = start; i < size; i += stride) {\n"
+            + _RANDOM +
+            "    const mf::Units u = mf::fixed_op_units(op, mf::fixed_val(fa, a[i]), "
+            "mf::fixed_val(fb, b[i]),\n"
+            "                                           mf::fixed_val(fc, c[i]), fo.frac_bits);\n"
+            "    const uint32_t nan = uint32_t(u.cls == mf::IN_NAN);\n"
+            "    out[i] = nan ? 0u : mf::fixed_project(fo, mode, sat, n, u, R);\n"
+            "    acc |= nan;\n"
+            "  }\n"
+            "  if (acc) atomicOr(bad, 1u);\n"
+            "}\n")
+
+
 def kernel_keys() -> list[tuple[str, tuple[str, ...]]]:
-    """Every kernel of this module as (``"encode"`` or ``"decode"``, key): encode keys are
-    (kind, in_dtype, code_dtype), decode keys (kind, code_dtype, value_dtype), kind
-    ``"fixed"`` or ``"lns"``.  Pure Python: needs no CuPy."""
+    """Every kernel of this module as (``"encode"``, ``"decode"`` or ``"fixed_arith"``, key):
+    encode keys are (kind, in_dtype, code_dtype), decode keys (kind, code_dtype,
+    value_dtype), kind ``"fixed"`` or ``"lns"``; the one fixed_arith key is ().  Pure
+    Python: needs no CuPy."""
     keys: list[tuple[str, tuple[str, ...]]] = []
     for kind, codes in _KIND_CODES.items():
         keys += [("encode", (kind, i, c)) for i in cuda.INPUT_TYPES for c in codes]
         keys += [("decode", (kind, c, v)) for c in codes for v in cuda.VALUE_TYPES]
-    return keys
+    return [*keys, ("fixed_arith", ())]
 
 
 def kernel_text(what: str, key: tuple[str, ...]) -> tuple[str, str]:
@@ -173,7 +213,9 @@ def kernel_text(what: str, key: tuple[str, ...]) -> tuple[str, str]:
         return encode_kernel_name(*key), encode_kernel_source(*key)
     if what == "decode":
         return decode_kernel_name(*key), decode_kernel_source(*key)
-    raise ValueError(f"what must be 'encode' or 'decode', got {what!r}")
+    if what == "fixed_arith":
+        return ARITH_KERNEL, arith_kernel_source()
+    raise ValueError(f"what must be 'encode', 'decode' or 'fixed_arith', got {what!r}")
 
 
 def kernel_sources() -> list[tuple[str, str, tuple[str, ...]]]:
@@ -255,3 +297,40 @@ def decode(codes: Any, fmt: FixedFormat | LNSFormat, dtype: np.dtype) -> Any:
         if int(bad.get()[0]):
             raise ValueError(f"codes must be in 0..{fmt.num_codes - 1} for {fmt}")
     return out
+
+
+def arith(op: int, codes: list[Any], fmts: list[FixedFormat], fo: FixedFormat, mode: int,
+          sat: int, nbits: int, rsrc: int, seed: int, offset: int, random: Any) -> Any:
+    """Codes (CuPy, ``fo.dtype``) of the elementwise operation ``op`` (arith.h ArithOp
+    number) on the CuPy fixed-point codes ``codes`` (formats ``fmts``, broadcast together),
+    rounded once into ``fo`` with resolved settings (``codec.resolve_projection``; element
+    ``i`` of the result uses Philox position ``offset + i``).  The caller checks the
+    alignment limits (minifloat.arith.fixed).
+
+    Raises:
+        ValueError: a result is NaN (0/0, sqrt of a negative number).
+    """
+    cp = cuda.require()
+    ops = [cp.ascontiguousarray(x.astype(cp.uint32)) for x in cp.broadcast_arrays(*codes)]
+    specs = list(fmts)
+    while len(ops) < 3:
+        ops.append(ops[0])
+        specs.append(specs[0])
+    shape = tuple(ops[0].shape)
+    size = int(np.prod(shape, dtype=np.int64))
+    out = cp.empty(shape, dtype=cp.uint32)
+    bad = cp.zeros(1, dtype=cp.uint32)
+    rnd = bad
+    if rsrc == 2:
+        rnd = cp.ascontiguousarray(cp.broadcast_to(cp.asarray(random, dtype=cp.uint32), shape))
+    if size:
+        kernel = cuda.get_kernel(ARITH_KERNEL, prologue_source() + arith_kernel_source(),
+                                 compile_options())
+        cuda._launch(kernel, size, [*ops, out, np.uint64(size), np.int32(op),
+                                    *[np.int32(v) for f in (*specs, fo) for v in f.spec],
+                                    np.int32(mode), np.int32(sat), np.int32(nbits),
+                                    np.int32(rsrc), np.uint64(seed), np.uint64(offset), rnd,
+                                    bad])
+        if int(bad.get()[0]):
+            raise ValueError(f"a NaN result has no code in {fo} (fixed point has no NaN)")
+    return out.astype(fo.dtype)

@@ -1,5 +1,5 @@
-"""CPU == GPU, bit for bit, for fixed-point and LNS encode/decode and float32 subnormal stores
-(run with ``pytest -m gpu tests/gpu``).
+"""CPU == GPU, bit for bit, for fixed-point and LNS encode/decode, fixed-point arithmetic,
+selections and float32 subnormal stores (run with ``pytest -m gpu tests/gpu``).
 
 Skipped cleanly when CuPy or a CUDA device is missing.  Expected values are the CPU package's,
 itself checked against the exact oracle by the default suite; the same kernels run as host
@@ -78,3 +78,45 @@ def test_float32_subnormals_are_not_flushed() -> None:
         assert ((want != 0) & (np.abs(want) < np.finfo(np.float32).tiny)).any()
         got = mf.decode(cp.asarray(codes), f, dtype=np.float32).get()
         np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("mode", [m for _, m in MODES])
+def test_fixed_arithmetic_equals_cpu(mode: str) -> None:
+    """Every fixed-point operation on the device (mf_fixed_arith) gives the CPU's codes."""
+    q, w, u = FixedFormat(3, 4), FixedFormat(15, 16), FixedFormat(8, 8, signed=False)
+    rng = np.random.default_rng(7)
+    kw: dict[str, Any] = {"rounding": mode}
+    if mode.startswith("stochastic"):
+        kw.update(random_bits=9, seed=11, offset=2**40)
+    a = mf.asarray(rng.standard_normal(N) * 3, q, saturation="finite")
+    b = mf.asarray(rng.standard_normal(N) * 100, w, saturation="finite")
+    c = mf.asarray(np.abs(rng.standard_normal(N)) * 20 + 0.5, u, saturation="finite")  # no 0/0
+    da, db, dc = (t.to_device("cuda") for t in (a, b, c))
+    for fo in (q, w, u):
+        k = {"out_format": fo, **kw}
+        for name, args, dargs in (("add", (a, b), (da, db)), ("multiply", (a, b), (da, db)),
+                                  ("divide", (b, c), (db, dc)), ("sqrt", (c,), (dc,)),
+                                  ("fma", (a, b, c), (da, db, dc))):
+            fn = getattr(mf, name)
+            got, want = fn(*dargs, **k), fn(*args, **k)
+            np.testing.assert_array_equal(cp.asnumpy(got.codes), want.codes,
+                                          err_msg=f"{name} -> {fo} {kw}")
+
+
+def test_selections_equal_cpu() -> None:
+    """maximum/minimum and max/min reductions on the device pick the CPU's codes."""
+    rng = np.random.default_rng(8)
+    for fmt in ("e4m3", "e5m2", FixedFormat(3, 4), LNSFormat(3, 4)):
+        x = rng.standard_normal((512, 300)) * 4
+        x[0, :3] = [-0.0, 0.0, 1e9]
+        if isinstance(fmt, str):
+            x[1, :3] = [np.nan, np.inf, -np.inf]
+        sat = "none" if fmt == "e5m2" else "finite"
+        a = mf.asarray(x, fmt, saturation=sat)
+        b = mf.asarray(x[::-1].copy(), fmt, saturation=sat)
+        da, db = a.to_device("cuda"), b.to_device("cuda")
+        for fn in (mf.maximum, mf.minimum, mf.fmax, mf.fmin):
+            np.testing.assert_array_equal(cp.asnumpy(fn(da, db).codes), fn(a, b).codes)
+        for kw in ({}, {"axis": 0}, {"axis": 1, "keepdims": True}):
+            np.testing.assert_array_equal(cp.asnumpy(da.max(**kw).codes), a.max(**kw).codes)
+            np.testing.assert_array_equal(cp.asnumpy(da.min(**kw).codes), a.min(**kw).codes)
