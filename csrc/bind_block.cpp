@@ -144,6 +144,8 @@ std::size_t scale_index(const Layout& L, const Group& G) {
 }
 
 constexpr std::size_t kWords = 1024;
+// Blocks (per thread and call) from which encode_rows_f32_rne builds its AmaxMemo.
+constexpr std::size_t kAmaxMemoBlocks = 16384;
 
 // The random values R of the `len` elements from flat index `start`: Philox words at stream
 // positions offset + start .. (top n bits) into `words`, or the caller's explicit array.
@@ -308,6 +310,76 @@ __attribute__((noinline)) void rne_scaled(const float* __restrict xs,
     out[i] = mf::project_f32_rne<kInf>(f, plan, c, mf::bits_of(xs[i] * fac[i]));
 }
 
+// project_f32_rne of block.h's quotient proxy of xs[i] by d[i] (the divisor of element i's
+// block) over a run: every block with a non-power-of-two d in one loop.
+template <bool kInf>
+__attribute__((noinline)) void rne_quot(const float* __restrict xs, const double* __restrict d,
+                                        std::uint32_t* __restrict out, std::size_t len,
+                                        const mf::FloatSpec f, const mf::Plan plan,
+                                        const mf::F32Consts c) {
+  for (std::size_t i = 0; i < len; ++i)
+    out[i] = mf::project_f32_rne<kInf>(f, plan, c, mf::quotient_f32_bits(mf::bits_of(xs[i]),
+                                                                         d[i]));
+}
+
+// The scale of a block under RULE_AMAX (s = RN(A / (max * T)) in the scale format,
+// saturating; the smallest positive scale for a zero one) as a function of its finite float32
+// amax bits a: a step function that never decreases (a rounding of a quotient by a positive
+// constant), so the finite range [0, 0x7F7FFFFF] splits into at most as many segments as
+// the scale format has positive codes.  Each segment's first a is found by bisection with
+// block_scale itself (the definition stays in block.h), and a table over a's top 16 bits
+// (exponent and 7 fraction bits) gives the segment to start from, so a block's scale costs a
+// load and a compare or two.  Built only for scale formats of at most 255 such segments
+// (8-bit scales: E4M3, UE4M3), where building (about 31 block_scale calls per segment) pays
+// off from a few ten thousand blocks on.
+struct AmaxMemo {
+  std::vector<std::uint32_t> lo;   // segment j: amax bits in [lo[j], lo[j + 1])
+  std::vector<mf::BlockScale> s;   // its scale
+  std::vector<double> d;           // its divisor d = s * T
+  std::vector<std::uint8_t> first;  // the segment holding amax bits h << 16
+  bool ok = false;
+
+  std::size_t find(std::uint32_t a) const {
+    std::size_t j = first[a >> 16];
+    while (j + 1 < lo.size() && lo[j + 1] <= a) ++j;
+    return j;
+  }
+};
+
+AmaxMemo amax_memo(const mf::BlockSpec& b) {
+  constexpr std::uint32_t kTop = 0x7F7FFFFFu;  // FLT_MAX
+  auto scale = [&](std::uint32_t a) {
+    return mf::block_scale(b, double(mf::float_of(a)), 0u, 0u, b.scale_f32 ? a : mf::NO_CODE);
+  };
+  AmaxMemo m;
+  const std::uint32_t top_code = scale(kTop).code;
+  std::uint32_t a = 0;
+  mf::BlockScale s = scale(0);
+  for (;;) {
+    if (m.lo.size() == 255 || s.is_nan || (!m.s.empty() && s.code <= m.s.back().code))
+      return AmaxMemo{};  // too many segments, or not the step function assumed
+    m.lo.push_back(a);
+    m.s.push_back(s);
+    m.d.push_back(s.pow2 ? mf::pow2(s.E) : s.D * mf::pow2(s.De));
+    if (s.code == top_code) break;
+    std::uint32_t l = a, h = kTop;  // scale(l) is s, scale(h) is not
+    while (h - l > 1) {
+      const std::uint32_t mid = l + (h - l) / 2;
+      (scale(mid).code == s.code ? l : h) = mid;
+    }
+    a = h;
+    s = scale(h);
+  }
+  m.first.resize((kTop >> 16) + 1);
+  std::size_t j = 0;
+  for (std::uint32_t h = 0; h < m.first.size(); ++h) {
+    while (j + 1 < m.lo.size() && m.lo[j + 1] <= h << 16) ++j;
+    m.first[h] = std::uint8_t(j);
+  }
+  m.ok = true;
+  return m;
+}
+
 // A run of consecutive blocks of one row (1-D blocks along the last axis, n0 == 1): nrun
 // blocks from group g (at most per_run, not past ge), their elements x[start .. start + len)
 // and their first scale index si.  run_of also prefetches the run's input 8 KiB ahead, as
@@ -375,6 +447,12 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
   auto factor = [](const mf::BlockScale& s) {
     return mf::float_of(std::uint32_t(127 - s.E) << 23);
   };
+  // RULE_AMAX (NVFP4): a block's scale from its amax through AmaxMemo, and every block with
+  // a finite amax through the quotient proxy in one loop over the run (rne_quot).
+  const AmaxMemo amemo = b.rule == mf::RULE_AMAX && b.scale_f32 && quot_ok &&
+                                 ge - gb >= kAmaxMemoBlocks
+                             ? amax_memo(b)
+                             : AmaxMemo{};
   std::vector<mf::BlockScale> by_exp(memo ? 255 : 0);
   // by_exp's scale codes, and the factors 2^-E of the scaled ones (0: not scaled)
   std::vector<std::uint32_t> memo_code(by_exp.size());
@@ -387,13 +465,14 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
   }
   alignas(64) std::uint32_t tmp[kWords];
   alignas(64) float fac[kWords];
+  alignas(64) double dq[kWords];
   std::vector<mf::BlockScale> sc(per_run);
-  std::vector<std::uint8_t> scaled(per_run);
+  std::vector<std::uint8_t> done(per_run);  // the block's lanes come from a run-wide loop
   std::uint32_t acc = 0;
   for (std::size_t g = gb; g < ge;) {
     const auto [nrun, start, len, si] = run_of(L, g, ge, per_run, x);
     const float* xs = x + start;
-    bool all_scaled = true, any_scaled = false;
+    bool all_done = true, any_scaled = false, any_quot = false;
     for (std::size_t r = 0; r < nrun; ++r) {
       const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
       const bool whole = K != 0 && i1 - i0 == K;
@@ -403,6 +482,16 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
         a = all = 0;
         block_amax<float>(xs + i0, i1 - i0, a, all);
       }
+      if (amemo.ok && all < MB::kInf) {
+        const std::size_t j = amemo.find(a);
+        scodes[si + r] = amemo.s[j].code;
+        if (whole) std::fill_n(dq + i0, K, amemo.d[j]);
+        else std::fill(dq + i0, dq + i1, amemo.d[j]);
+        done[r] = 1;
+        any_quot = true;
+        continue;
+      }
+      if (amemo.ok) std::fill(dq + i0, dq + i1, 1.0);  // lanes redone below
       const std::int32_t be = std::int32_t(a >> 23);
       float fr;
       if (memo && all < MB::kInf && be >= 1 && memo_fac[std::size_t(be)] != 0.0f) {
@@ -410,7 +499,7 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
         acc |= std::uint32_t(memo_code[std::size_t(be)] == mf::NO_CODE);
         scodes[si + r] = memo_code[std::size_t(be)];
         fr = memo_fac[std::size_t(be)];
-        scaled[r] = 1;
+        done[r] = 1;
         any_scaled = true;
       } else {
         const mf::BlockScale s =
@@ -421,9 +510,10 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
         acc |= std::uint32_t(s.code == mf::NO_CODE);
         scodes[si + r] = s.code;
         sc[r] = s;
-        const bool sr = scaled_by(s, be);
-        scaled[r] = std::uint8_t(sr);
-        all_scaled &= sr;
+        // with amemo, no block is scaled: rne_quot's lanes and rne_scaled's never mix
+        const bool sr = !amemo.ok && scaled_by(s, be);
+        done[r] = std::uint8_t(sr);
+        all_done &= sr;
         any_scaled |= sr;
         fr = sr ? factor(s) : 1.0f;
       }
@@ -431,8 +521,9 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
       else std::fill(fac + i0, fac + i1, fr);
     }
     if (any_scaled) rne_scaled<kInf>(xs, fac, tmp, len, f, plan, c0);
-    for (std::size_t r = 0; r < nrun && !all_scaled; ++r) {
-      if (scaled[r]) continue;
+    if (any_quot) rne_quot<kInf>(xs, dq, tmp, len, f, plan, c0);
+    for (std::size_t r = 0; r < nrun && !all_done; ++r) {
+      if (done[r]) continue;
       const std::size_t i0 = r * k, i1 = std::min(len, i0 + k);
       const mf::BlockScale& s = sc[r];
       if (!s.is_nan && s.pow2 && s.E >= e_lo && s.E <= e_hi) {

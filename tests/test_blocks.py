@@ -353,6 +353,66 @@ def test_float32_rows_with_wide_blocks_against_oracle(name):
             assert got.codes[r, sl].tolist() == cs[:sl.stop - sl.start], (r, B)
 
 
+@pytest.mark.parametrize("tensor_scale", ["amax", 0.75])
+def test_amax_rule_on_many_blocks_against_oracle(tensor_scale):
+    """The amax rule (NVFP4: s = RN(amax / (6 T)) in E4M3) on 20,000 float32 blocks in one
+    thread, enough for the C++ path that looks a block's scale up by its amax (built once per
+    call from 16,384 blocks on) and divides every block in one loop: blocks whose amax lies on
+    and next to every rounding boundary of the scale (midpoints of consecutive E4M3 values
+    times 6 T: exact ties for T = 0.75), zero, subnormal, NaN and Inf blocks among them, a
+    ragged last block per row; the checked blocks' expected codes from the oracle."""
+    bf = mf.format("nvfp4").replace(padding="zeros", tensor_scale=tensor_scale)
+    k, rows, nb = 16, 4, 5000
+    ncol = nb * k - 11
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((rows, ncol)) * np.exp2(rng.integers(-24, 12, (rows, ncol))))
+    x[0, 0] = 2.0 ** 14  # the tensor's amax: T = 2^14 / (6 * 448) for "amax"
+    x = x.astype(np.float32)
+    T = float(tensor_of(bf, x))
+    e4 = np.sort(np.unique(np.abs(mf.decode(np.arange(127, dtype=np.uint8), "e4m3"))))
+    mids = (e4[:-1] + e4[1:]) / 2 * 6 * T
+    amaxes = np.concatenate([np.nextafter(np.float32(mids), np.float32(0)), np.float32(mids),
+                             np.nextafter(np.float32(mids), np.float32(np.inf))])
+    amaxes = amaxes[amaxes < 2.0 ** 14]
+    special = {}  # (row, block) -> what it holds
+    slots = rng.choice(rows * (nb - 1), len(amaxes) + 6, replace=False)
+    for i, a in enumerate(amaxes):
+        r, B = divmod(int(slots[i]), nb - 1)
+        B += 1 if r == 0 else 0  # keep block (0, 0), which holds the tensor's amax
+        blk = rng.uniform(-1, 1, k).astype(np.float32) * a
+        blk[rng.integers(k)] = a * rng.choice([-1, 1])
+        x[r, B * k:(B + 1) * k] = blk
+        special[(r, B)] = "boundary"
+    tail = iter(slots[len(amaxes):])
+    for what, vals in (("zero", np.zeros(k)), ("subnormal", np.exp2(rng.uniform(-149, -127, k))),
+                       ("nan", np.where(np.arange(k) == 3, np.nan, 1.0)),
+                       ("inf", np.where(np.arange(k) == 5, -np.inf, 2.0)),
+                       ("tiny", np.exp2(rng.uniform(-40, -20, k))),
+                       ("big", np.full(k, 2.0 ** 13.9))):
+        r, B = divmod(int(next(tail)), nb - 1)
+        B += 1 if r == 0 else 0
+        x[r, B * k:(B + 1) * k] = vals
+        special[(r, B)] = what
+    if tensor_scale == "amax":
+        assert float(tensor_of(bf, x)) == T  # the specials did not move the tensor's amax
+    threads = mf.get_num_threads()
+    mf.set_num_threads(1)
+    try:
+        got = mf.encode(x, bf)
+    finally:
+        mf.set_num_threads(threads)
+    d = odesc(bf)
+    Tq = tensor_of(bf, x)
+    checked = sorted(special) + [(r, nb - 1) for r in range(rows)] + \
+        [(int(r), int(B)) for r, B in zip(rng.integers(0, rows, 150), rng.integers(0, nb, 150))]
+    for r, B in checked:
+        sl = slice(B * k, min(ncol, (B + 1) * k))
+        sc, cs = O.block_encode(d, x[r, sl].astype(np.float64).tolist(), Tq, "nearest_even",
+                                "finite", None, None)
+        assert got.scales[r, B] == sc, (r, B, special.get((r, B)))
+        assert got.codes[r, sl].tolist() == cs[:sl.stop - sl.start], (r, B, special.get((r, B)))
+
+
 @pytest.mark.parametrize("name", PRESETS)
 def test_exhaustive_decode_every_element_code_by_every_scale_code(name):
     bf = mf.format(name)
