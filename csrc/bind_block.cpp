@@ -322,6 +322,69 @@ __attribute__((noinline)) void rne_quot(const float* __restrict xs, const double
                                                                          d[i]));
 }
 
+// Nearest-even rounding of x / d into a 4-bit element format (magnitudes v_0 < ... < v_7,
+// E2M1's 0, 0.5, ..., 6) by comparisons instead of a division: with the boundaries
+// b_j = (v_j + v_{j+1}) / 2, |x| / d rounds to magnitude index k = the number of j with
+// |x| > b_j d, a tie |x| = b_j d going to the even index (j + 1 for odd j), and saturates at
+// v_7.  Each b_j d is an exact binary64 product (checked when the table is built), and |x| is
+// exact in binary64, so every comparison is exact.  t: the 7 products of the block's d.
+template <std::size_t K>
+inline __attribute__((always_inline)) void fp4_block(const float* __restrict xs,
+                                                     std::uint32_t* __restrict out,
+                                                     std::size_t len, const double* t,
+                                                     std::uint32_t sign_bit,
+                                                     std::uint32_t neg_zero) {
+  const std::size_t n = K ? K : len;
+  const double t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4], t5 = t[5], t6 = t[6];
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t u = mf::bits_of(xs[i]);
+    const double a = double(mf::float_of(u & 0x7FFFFFFFu));
+    const std::uint32_t k = std::uint32_t(a > t0) + std::uint32_t(a >= t1) +
+                            std::uint32_t(a > t2) + std::uint32_t(a >= t3) +
+                            std::uint32_t(a > t4) + std::uint32_t(a >= t5) +
+                            std::uint32_t(a > t6);
+    const std::uint32_t neg = (u >> 31) & std::uint32_t((k != 0u) | neg_zero);
+    out[i] = k | (sign_bit & (0u - neg));
+  }
+}
+
+// Whether fp4_block gives project_f32_rne's codes for the element format f: f has 4 bits,
+// a sign and magnitude indices 0..7; fp4_block's rule with d = 1 matches project_f32_rne on
+// every boundary, its neighbours, zeros, negative values and an overflow; and every product
+// b_j d of the segments' divisors is exact.  Fills t (7 per segment).
+bool fp4_ok(const mf::FloatSpec& f, const mf::Plan& plan, const std::vector<double>& d,
+            std::vector<double>& t) {
+  if (f.bits != 4 || !f.is_signed || f.kmax != 7 || f.has_inf || f.has_nan || !f.has_zero)
+    return false;
+  double b[7];
+  for (int j = 0; j < 7; ++j)
+    b[j] = (mf::decode_double(f, std::uint32_t(j)) + mf::decode_double(f, std::uint32_t(j + 1))) / 2;
+  const mf::F32Consts c = mf::make_f32_consts(f);
+  const std::uint32_t neg_zero = std::uint32_t(f.negative_zero != 0);
+  std::vector<float> probe = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e30f, -1e30f, 3.4e38f};
+  for (double bj : b) {
+    const float v = float(bj);
+    if (double(v) != bj) return false;
+    for (float w : {std::nextafter(v, 0.0f), v, std::nextafter(v, 1e30f)}) {
+      probe.push_back(w);
+      probe.push_back(-w);
+    }
+  }
+  for (float v : probe) {
+    std::uint32_t got;
+    fp4_block<1>(&v, &got, 1, b, f.sign_bit, neg_zero);
+    if (got != mf::project_f32_rne<false>(f, plan, c, mf::bits_of(v))) return false;
+  }
+  t.clear();
+  for (double dj : d)
+    for (double bj : b) {
+      const double p = bj * dj;
+      if (!(std::fma(bj, dj, -p) == 0.0) || !(p > 0.0) || !std::isfinite(p)) return false;
+      t.push_back(p);
+    }
+  return true;
+}
+
 // The scale of a block under RULE_AMAX (s = RN(A / (max * T)) in the scale format,
 // saturating; the smallest positive scale for a zero one) as a function of its finite float32
 // amax bits a: a step function that never decreases (a rounding of a quotient by a positive
@@ -338,6 +401,10 @@ struct AmaxMemo {
   std::vector<double> d;           // its divisor d = s * T
   std::vector<std::uint8_t> first;  // the segment holding amax bits h << 16
   bool ok = false;
+  // 4-bit elements (magnitude indices 0..7, E2M1): the 7 rounding boundaries of the element
+  // format times segment j's d, t[7 j .. 7 j + 7), all exact products (see fp4_block).
+  std::vector<double> t;
+  bool fp4 = false;
 
   std::size_t find(std::uint32_t a) const {
     std::size_t j = first[a >> 16];
@@ -346,7 +413,7 @@ struct AmaxMemo {
   }
 };
 
-AmaxMemo amax_memo(const mf::BlockSpec& b) {
+AmaxMemo amax_memo(const mf::BlockSpec& b, const mf::Plan& plan) {
   constexpr std::uint32_t kTop = 0x7F7FFFFFu;  // FLT_MAX
   auto scale = [&](std::uint32_t a) {
     return mf::block_scale(b, double(mf::float_of(a)), 0u, 0u, b.scale_f32 ? a : mf::NO_CODE);
@@ -370,6 +437,7 @@ AmaxMemo amax_memo(const mf::BlockSpec& b) {
     a = h;
     s = scale(h);
   }
+  m.fp4 = fp4_ok(b.ef, plan, m.d, m.t);
   m.first.resize((kTop >> 16) + 1);
   std::size_t j = 0;
   for (std::uint32_t h = 0; h < m.first.size(); ++h) {
@@ -451,8 +519,9 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
   // a finite amax through the quotient proxy in one loop over the run (rne_quot).
   const AmaxMemo amemo = b.rule == mf::RULE_AMAX && b.scale_f32 && quot_ok &&
                                  ge - gb >= kAmaxMemoBlocks
-                             ? amax_memo(b)
+                             ? amax_memo(b, plan)
                              : AmaxMemo{};
+  const std::uint32_t neg_zero = std::uint32_t(f.negative_zero != 0);
   std::vector<mf::BlockScale> by_exp(memo ? 255 : 0);
   // by_exp's scale codes, and the factors 2^-E of the scaled ones (0: not scaled)
   std::vector<std::uint32_t> memo_code(by_exp.size());
@@ -485,9 +554,14 @@ std::uint32_t encode_rows_f32_rne(const float* x, Out* codes, std::uint32_t* sco
       if (amemo.ok && all < MB::kInf) {
         const std::size_t j = amemo.find(a);
         scodes[si + r] = amemo.s[j].code;
+        done[r] = 1;
+        if (!kInf && amemo.fp4) {  // a 4-bit element format: the codes here, by comparisons
+          if (whole) fp4_block<K>(xs + i0, tmp + i0, K, &amemo.t[7 * j], f.sign_bit, neg_zero);
+          else fp4_block<0>(xs + i0, tmp + i0, i1 - i0, &amemo.t[7 * j], f.sign_bit, neg_zero);
+          continue;
+        }
         if (whole) std::fill_n(dq + i0, K, amemo.d[j]);
         else std::fill(dq + i0, dq + i1, amemo.d[j]);
-        done[r] = 1;
         any_quot = true;
         continue;
       }

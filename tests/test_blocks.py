@@ -357,10 +357,12 @@ def test_float32_rows_with_wide_blocks_against_oracle(name):
 def test_amax_rule_on_many_blocks_against_oracle(tensor_scale):
     """The amax rule (NVFP4: s = RN(amax / (6 T)) in E4M3) on 20,000 float32 blocks in one
     thread, enough for the C++ path that looks a block's scale up by its amax (built once per
-    call from 16,384 blocks on) and divides every block in one loop: blocks whose amax lies on
-    and next to every rounding boundary of the scale (midpoints of consecutive E4M3 values
-    times 6 T: exact ties for T = 0.75), zero, subnormal, NaN and Inf blocks among them, a
-    ragged last block per row; the checked blocks' expected codes from the oracle."""
+    call from 16,384 blocks on) and rounds the E2M1 elements by comparisons with the block's
+    boundaries: blocks whose amax lies on and next to every rounding boundary of the scale
+    (midpoints of consecutive E4M3 values times 6 T: exact ties for T = 0.75), blocks whose
+    elements lie on and next to every E2M1 boundary times the block's divisor (exact ties for
+    T = 0.75), zero, subnormal, NaN and Inf blocks, a ragged last block per row; the checked
+    blocks' expected codes from the oracle."""
     bf = mf.format("nvfp4").replace(padding="zeros", tensor_scale=tensor_scale)
     k, rows, nb = 16, 4, 5000
     ncol = nb * k - 11
@@ -383,6 +385,22 @@ def test_amax_rule_on_many_blocks_against_oracle(tensor_scale):
         blk[rng.integers(k)] = a * rng.choice([-1, 1])
         x[r, B * k:(B + 1) * k] = blk
         special[(r, B)] = "boundary"
+    # element ties: a block with amax 6 s T has the scale s exactly; its elements on every
+    # E2M1 rounding boundary b_j times s T (exact float32 for T = 0.75) and next to it
+    b = np.array([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0])
+    tie_slots = rng.choice(rows * (nb - 1), 40, replace=False)
+    tie_slots = [t for t in tie_slots if int(t) not in set(int(v) for v in slots)][:30]
+    for i, t in enumerate(tie_slots):
+        sv = float(e4[(7 * i) % len(e4)] if i % 5 else e4[i % 8 + 1])  # normal and subnormal s
+        dd = sv * T
+        ties = np.float32(b * dd)
+        near = np.nextafter(ties, np.float32(0) if i % 2 else np.float32(np.inf))
+        vals = np.concatenate([[6 * dd], ties[:4] if i % 3 else near[:4], -ties[4:],
+                               near[4:], -near[:4], [0.0]]).astype(np.float32)
+        r, B = divmod(int(t), nb - 1)
+        B += 1 if r == 0 else 0
+        x[r, B * k:(B + 1) * k] = vals
+        special[(r, B)] = f"ties s={sv}"
     tail = iter(slots[len(amaxes):])
     for what, vals in (("zero", np.zeros(k)), ("subnormal", np.exp2(rng.uniform(-149, -127, k))),
                        ("nan", np.where(np.arange(k) == 3, np.nan, 1.0)),
